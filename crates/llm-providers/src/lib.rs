@@ -34,9 +34,21 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod classify;
+mod config;
+mod driver;
 mod error;
 pub mod mock;
+pub mod anthropic;
+pub mod openai;
 mod provider;
+mod sse;
+mod sse_fallback;
+mod timed;
+mod tools;
+mod transport;
 
+pub use config::{ConfigError, Timeouts};
 pub use error::{BoxError, ProviderError};
 pub use provider::{BoxFuture, ChatStream, Provider, ProviderRequest, StreamEvent, ToolCallDelta};
+pub use tools::ToolCallAssembler;

@@ -1,0 +1,63 @@
+//! Server-sent events under a provider's stream parser.
+
+use std::collections::VecDeque;
+
+use crate::driver::StreamParser;
+use crate::sse_fallback::{Decoder, Event};
+use crate::transport::malformed;
+use crate::{ProviderError, StreamEvent};
+
+/// What a provider does with each decoded event.
+pub(crate) trait SseHandler: Send + 'static {
+    /// Handles one event and queues the stream events it completes.
+    fn on_event(&mut self, event: &Event, out: &mut VecDeque<StreamEvent>)
+    -> Result<(), ProviderError>;
+
+    /// Handles the end of the body; see [`StreamParser::end`].
+    fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError>;
+}
+
+/// A [`StreamParser`] that decodes SSE and hands each event to a handler.
+pub(crate) struct SseParser<H> {
+    decoder: Decoder,
+    handler: H,
+}
+
+impl<H: SseHandler> SseParser<H> {
+    pub(crate) fn new(handler: H) -> Self {
+        Self {
+            decoder: Decoder::new(),
+            handler,
+        }
+    }
+
+    fn drain(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError> {
+        while let Some(event) = self.decoder.next_event() {
+            let event = event.map_err(|error| malformed(format!("invalid SSE: {error}")))?;
+            self.handler.on_event(&event, out)?;
+        }
+        Ok(())
+    }
+}
+
+impl<H: SseHandler> StreamParser for SseParser<H> {
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), ProviderError> {
+        self.decoder.push(chunk);
+        self.drain(out)
+    }
+
+    fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError> {
+        // An event left unterminated at the end of the body is dropped, as the
+        // SSE standard says; the handler then sees its terminator missing.
+        let finished = self.decoder.finish();
+        self.drain(out)?;
+        if let Err(error) = finished {
+            tracing::debug!(%error, "SSE body ended inside an event");
+        }
+        self.handler.end(out)
+    }
+}
