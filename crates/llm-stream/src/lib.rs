@@ -1,10 +1,40 @@
 //! Server-sent events for LLM streams.
 //!
+//! LLM providers stream their answers as server-sent events (SSE), and gateways
+//! re-send them to clients the same way. This crate contains the parts for both
+//! directions:
+//!
+//! - [`Decoder`] reads an event stream incrementally, byte chunk by byte chunk,
+//!   following the WHATWG HTML parsing rules, with limits on line and event size.
+//!   [`EventStream`] wraps it around a stream of byte chunks, such as an HTTP
+//!   response body, and reports a stream cut inside an event as an error.
 //! - [`Frame`] encodes one event so that no value can break the framing, whatever
 //!   newlines it holds.
 //! - [`Heartbeat`] wraps a stream and inserts a keep-alive after a period of
 //!   silence, including before the first item, so proxies with idle timeouts keep
 //!   the connection open while a slow model thinks.
+//!
+//! # Decoding
+//!
+//! ```
+//! use llm_stream::Decoder;
+//!
+//! let mut decoder = Decoder::new();
+//! // A read may end anywhere, even inside a character or a CRLF.
+//! decoder.push(b"event: content_block_delta\r\ndata: {\"text\":\"\xE4\xBD");
+//! assert!(decoder.next_event().is_none());
+//! decoder.push(b"\xA0\xE5\xA5\xBD\"}\r");
+//! assert!(decoder.next_event().is_none());
+//! decoder.push(b"\n\r\n");
+//!
+//! let event = decoder.next_event().unwrap().unwrap();
+//! assert_eq!(event.event, "content_block_delta");
+//! assert_eq!(event.data, "{\"text\":\"你好\"}");
+//! assert!(decoder.next_event().is_none());
+//! assert!(decoder.finish().is_ok());
+//! ```
+//!
+//! # Encoding
 //!
 //! ```
 //! use llm_stream::Frame;
@@ -14,8 +44,12 @@
 //! ```
 #![warn(missing_docs)]
 
+mod decode;
 mod encode;
 mod heartbeat;
+mod stream;
 
+pub use decode::{DecodeError, Decoder, Event};
 pub use encode::Frame;
 pub use heartbeat::{Beat, Heartbeat};
+pub use stream::{EventStream, EventStreamError};
