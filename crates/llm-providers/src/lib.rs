@@ -40,6 +40,7 @@ mod driver;
 mod error;
 pub mod mock;
 pub mod anthropic;
+pub mod bedrock;
 pub mod openai;
 mod provider;
 mod sse;
