@@ -168,10 +168,13 @@ impl ResilientStream {
             uncommitted_output: false,
             continuing_after: None,
         };
+        // Fused, so polling again after the end returns `None` instead of
+        // panicking.
         let events = futures_util::stream::unfold(driver, |mut driver| async move {
             let event = driver.next_event().await?;
             Some((event, driver))
-        });
+        })
+        .fuse();
         Self {
             events: Box::pin(events),
             committed,
