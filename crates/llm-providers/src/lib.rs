@@ -44,7 +44,6 @@ pub mod bedrock;
 pub mod openai;
 mod provider;
 mod sse;
-mod sse_fallback;
 mod timed;
 mod tools;
 mod transport;

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use crate::driver::StreamParser;
-use crate::sse_fallback::{Decoder, Event};
+use llm_stream::{Decoder, Event};
 use crate::transport::malformed;
 use crate::{ProviderError, StreamEvent};
 

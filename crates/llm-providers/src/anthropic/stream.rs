@@ -8,7 +8,7 @@ use super::map::{merge_usage, stop_reason, usage};
 use super::wire::{BlockDelta, StartBlock, StreamPayload, WireUsage};
 use crate::classify::stream_error;
 use crate::sse::SseHandler;
-use crate::sse_fallback::Event;
+use llm_stream::Event;
 use crate::transport::json_error;
 use crate::{ProviderError, StreamEvent, ToolCallDelta};
 

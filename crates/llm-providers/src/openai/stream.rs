@@ -8,7 +8,7 @@ use super::map::{finish_reason, usage};
 use super::wire::{ChatCompletionChunk, StreamError};
 use crate::classify::stream_error;
 use crate::sse::SseHandler;
-use crate::sse_fallback::Event;
+use llm_stream::Event;
 use crate::transport::json_error;
 use crate::{ProviderError, StreamEvent, ToolCallDelta};
 
