@@ -1,1 +1,128 @@
-fn main() {}
+//! The hello-ship server and command-line tool.
+
+mod app;
+mod cli;
+mod config;
+mod drain;
+mod readiness;
+mod routes;
+mod routes_table;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::{Cli, Command, ServeArgs};
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+
+    match cli.command {
+        Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn init_logging() {
+    let filter =
+        EnvFilter::try_from_env("HELLO_SHIP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(shipped_obs::JsonLayer::stdout())
+        .init();
+
+    // A panic is logged as one JSON line with its location; the message is left
+    // out because it may hold request data.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(location, "panic");
+    }));
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match Config::load(args.config.as_deref(), args.listen.as_deref(), args.demo) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(error = %error, "config_invalid");
+            report_error(&error);
+            return ExitCode::from(2);
+        }
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(error = %error, "runtime_start_failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(listen = %config.listen, error = %error, "bind_failed");
+                report_error(&anyhow::anyhow!(
+                    "cannot listen on {}: {error}; pick another address with --listen",
+                    config.listen
+                ));
+                return ExitCode::FAILURE;
+            }
+        };
+        let app = app::App::new(config);
+        match server::serve(app, listener).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                tracing::error!(error = %error, "server_failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match Config::load(Some(file), None, false) {
+        Ok(config) => {
+            let aliases: Vec<&str> = config.file.models.keys().map(String::as_str).collect();
+            report_line(&format!(
+                "{} is valid: {} route(s), model aliases: {}",
+                file.display(),
+                config.file.routes.len(),
+                aliases.join(", ")
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            report_error(&error);
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[expect(
+    clippy::print_stdout,
+    reason = "check-config reports to the person who ran it"
+)]
+fn report_line(text: &str) {
+    println!("{text}");
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "start-up errors go to the person who ran the command"
+)]
+fn report_error(error: &dyn std::fmt::Display) {
+    eprintln!("hello-ship: {error}");
+}

@@ -1,0 +1,48 @@
+//! `/ready`: served from state that a background task refreshes, so a probe
+//! never costs a provider call or a file read.
+
+use std::sync::RwLock;
+use std::time::Duration;
+
+use crate::routes_table::RouteHandle;
+
+/// The latest readiness verdict: empty when ready, else the reasons.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    reasons: RwLock<Vec<String>>,
+}
+
+impl Readiness {
+    pub(crate) fn new(routes: &[RouteHandle]) -> Self {
+        Self {
+            reasons: RwLock::new(check(routes)),
+        }
+    }
+
+    /// Reasons the server is not ready; empty when it is.
+    pub(crate) fn reasons(&self) -> Vec<String> {
+        self.reasons.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn refresh(&self, routes: &[RouteHandle]) {
+        let reasons = check(routes);
+        if let Ok(mut current) = self.reasons.write() {
+            *current = reasons;
+        }
+    }
+}
+
+/// How often the background task re-checks credentials.
+pub(crate) const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+
+fn check(routes: &[RouteHandle]) -> Vec<String> {
+    routes
+        .iter()
+        .filter_map(|route| {
+            route
+                .credential
+                .missing_reason()
+                .map(|reason| format!("route {:?}: {reason}", route.name))
+        })
+        .collect()
+}

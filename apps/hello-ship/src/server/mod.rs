@@ -1,0 +1,130 @@
+//! The hyper server: accept loop, connections and graceful shutdown.
+
+pub(crate) mod response;
+mod service;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::readiness::REFRESH_INTERVAL;
+
+/// Slowest a client may send its request headers before the connection closes.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until SIGTERM or SIGINT, then drains: readiness
+/// turns 503, new requests get 503, in-flight requests get the grace period to
+/// finish, and the function returns.
+pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+    let local_addr = listener.local_addr()?;
+    // Install the handlers before announcing the server, so a signal sent right
+    // after `server_started` drains instead of killing the process.
+    let shutdown = shutdown_signal()?;
+    tracing::info!(
+        listen = %local_addr,
+        demo = app.config.demo,
+        routes = app.routes.len(),
+        "server_started"
+    );
+    spawn_readiness_refresh(app.clone());
+    let connections = GracefulShutdown::new();
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => spawn_connection(app.clone(), stream, &connections),
+                Err(error) => {
+                    // Accept fails on fd exhaustion and similar; back off briefly
+                    // rather than spin.
+                    tracing::warn!(error = %error, "accept_failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            signal = &mut shutdown => {
+                tracing::info!(signal, in_flight = app.drain.in_flight(), "drain_started");
+                break;
+            }
+        }
+    }
+
+    // Keep accepting while draining, so new requests get a clear 503 instead of
+    // a refused connection.
+    let grace = Duration::from_secs(app.config.file.server.drain_grace_secs);
+    let deadline = tokio::time::Instant::now() + grace;
+    let drained = {
+        let app = app.clone();
+        async move { app.drain.drain(grace).await }
+    };
+    tokio::pin!(drained);
+    let left = loop {
+        tokio::select! {
+            left = &mut drained => break left,
+            accepted = listener.accept() => {
+                if let Ok((stream, _peer)) = accepted {
+                    spawn_connection(app.clone(), stream, &connections);
+                }
+            }
+        }
+    };
+
+    // A finished request may still have bytes in flight to its client; let
+    // every connection finish its response and close before the process exits.
+    let closed = tokio::time::timeout_at(deadline, connections.shutdown()).await;
+    tracing::info!(
+        in_flight_abandoned = left,
+        connections_closed = closed.is_ok(),
+        "drain_finished"
+    );
+    Ok(())
+}
+
+fn spawn_connection(app: Arc<App>, stream: tokio::net::TcpStream, connections: &GracefulShutdown) {
+    // Nagle's algorithm would hold small SSE frames back by up to 40 ms.
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(error = %error, "set_nodelay_failed");
+    }
+    let watcher = connections.watcher();
+    tokio::spawn(async move {
+        let service = service_fn(move |request| service::handle(app.clone(), request));
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = watcher.watch(connection);
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %error, "connection_closed_with_error");
+        }
+    });
+}
+
+fn spawn_readiness_refresh(app: Arc<App>) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(REFRESH_INTERVAL);
+        loop {
+            interval.tick().await;
+            app.readiness.refresh(&app.routes);
+        }
+    });
+}
+
+/// Installs SIGTERM and SIGINT handlers and returns a future that resolves
+/// with the name of the first signal received.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
