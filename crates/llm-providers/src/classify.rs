@@ -77,9 +77,7 @@ pub fn classify_response(status: u16, headers: &HeaderMap, body: &[u8]) -> Provi
         UpstreamErrorKind::RateLimited => {
             retry_after(headers, now).or_else(|| rate_limit_reset(headers, now))
         }
-        UpstreamErrorKind::Overloaded | UpstreamErrorKind::ServerError => {
-            retry_after(headers, now)
-        }
+        UpstreamErrorKind::Overloaded | UpstreamErrorKind::ServerError => retry_after(headers, now),
         UpstreamErrorKind::Timeout
         | UpstreamErrorKind::Connect
         | UpstreamErrorKind::ContextLengthExceeded
@@ -198,8 +196,7 @@ pub fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration
         let Ok(value) = value.to_str() else {
             continue;
         };
-        let (delay, remaining_name) = if let Some(limit) = name.strip_prefix("x-ratelimit-reset-")
-        {
+        let (delay, remaining_name) = if let Some(limit) = name.strip_prefix("x-ratelimit-reset-") {
             (
                 parse_go_duration(value.trim()),
                 format!("x-ratelimit-remaining-{limit}"),
@@ -264,20 +261,29 @@ pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
 /// agree.
 fn kind_for_code(code: &str) -> Option<UpstreamErrorKind> {
     let kind = match code.to_ascii_lowercase().as_str() {
-        "rate_limit_error" | "rate_limit_exceeded" | "throttlingexception"
+        "rate_limit_error"
+        | "rate_limit_exceeded"
+        | "throttlingexception"
         | "toomanyrequestsexception" => UpstreamErrorKind::RateLimited,
         "overloaded_error" | "serviceunavailableexception" | "service_unavailable" => {
             UpstreamErrorKind::Overloaded
         }
-        "api_error" | "server_error" | "internal_server_error" | "internalserverexception"
+        "api_error"
+        | "server_error"
+        | "internal_server_error"
+        | "internalserverexception"
         | "modelstreamerrorexception" => UpstreamErrorKind::ServerError,
         "modeltimeoutexception" => UpstreamErrorKind::Timeout,
-        "authentication_error" | "permission_error" | "invalid_api_key"
-        | "accessdeniedexception" | "unrecognizedclientexception" | "expiredtokenexception" => {
-            UpstreamErrorKind::Authentication
-        }
+        "authentication_error"
+        | "permission_error"
+        | "invalid_api_key"
+        | "accessdeniedexception"
+        | "unrecognizedclientexception"
+        | "expiredtokenexception" => UpstreamErrorKind::Authentication,
         "context_length_exceeded" | "request_too_large" => UpstreamErrorKind::ContextLengthExceeded,
-        "invalid_request_error" | "not_found_error" | "validationexception"
+        "invalid_request_error"
+        | "not_found_error"
+        | "validationexception"
         | "resourcenotfoundexception" => UpstreamErrorKind::InvalidRequest,
         "content_filter" | "content_policy_violation" => UpstreamErrorKind::ContentFiltered,
         _ => return None,

@@ -17,8 +17,7 @@ pub(crate) trait StreamParser: Send + 'static {
     ///
     /// Fails on bytes that break the protocol, and on an error the provider
     /// reports inside the stream.
-    fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<StreamEvent>)
-    -> Result<(), ProviderError>;
+    fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError>;
 
     /// Handles the end of the body and queues any last events.
     ///
@@ -72,7 +71,11 @@ where
                 Some(Ok(chunk)) => state.parser.feed(&chunk, &mut state.queue),
                 Some(Err(error)) => Err(error),
                 None => state.parser.end(&mut state.queue).and_then(|()| {
-                    if state.queue.iter().any(|e| matches!(e, StreamEvent::Finish(_))) {
+                    if state
+                        .queue
+                        .iter()
+                        .any(|e| matches!(e, StreamEvent::Finish(_)))
+                    {
                         Ok(())
                     } else {
                         Err(ProviderError::new(UpstreamErrorKind::StreamTruncated))

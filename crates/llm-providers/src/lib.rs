@@ -34,13 +34,13 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod anthropic;
+pub mod bedrock;
 pub mod classify;
 mod config;
 mod driver;
 mod error;
 pub mod mock;
-pub mod anthropic;
-pub mod bedrock;
 pub mod openai;
 mod provider;
 mod sse;

@@ -3,15 +3,18 @@
 use std::collections::VecDeque;
 
 use crate::driver::StreamParser;
-use llm_stream::{Decoder, Event};
 use crate::transport::malformed;
 use crate::{ProviderError, StreamEvent};
+use llm_stream::{Decoder, Event};
 
 /// What a provider does with each decoded event.
 pub(crate) trait SseHandler: Send + 'static {
     /// Handles one event and queues the stream events it completes.
-    fn on_event(&mut self, event: &Event, out: &mut VecDeque<StreamEvent>)
-    -> Result<(), ProviderError>;
+    fn on_event(
+        &mut self,
+        event: &Event,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), ProviderError>;
 
     /// Handles the end of the body; see [`StreamParser::end`].
     fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError>;
@@ -41,11 +44,7 @@ impl<H: SseHandler> SseParser<H> {
 }
 
 impl<H: SseHandler> StreamParser for SseParser<H> {
-    fn feed(
-        &mut self,
-        chunk: &[u8],
-        out: &mut VecDeque<StreamEvent>,
-    ) -> Result<(), ProviderError> {
+    fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError> {
         self.decoder.push(chunk);
         self.drain(out)
     }

@@ -25,7 +25,11 @@ struct TimedStream {
 /// call began. Before the first text or tool-call event the first-token
 /// deadline applies; after it, each event must follow the previous one within
 /// the idle timeout. The total deadline applies throughout.
-pub(crate) fn with_timeouts(inner: ChatStream, timeouts: &Timeouts, started: Instant) -> ChatStream {
+pub(crate) fn with_timeouts(
+    inner: ChatStream,
+    timeouts: &Timeouts,
+    started: Instant,
+) -> ChatStream {
     let total_deadline = started + timeouts.total();
     let first_deadline = (started + timeouts.first_token()).min(total_deadline);
     Box::pin(TimedStream {

@@ -42,7 +42,10 @@ async fn text_stream_replays_in_every_split() {
     let body = fixture("openai-chat-stream-text-usage.sse");
     for (name, reply) in replays(&body) {
         let server = FakeProvider::single(reply.header("content-type", "text/event-stream")).await;
-        let stream = openai(&server).stream(&request("gpt-4o-mini")).await.unwrap();
+        let stream = openai(&server)
+            .stream(&request("gpt-4o-mini"))
+            .await
+            .unwrap();
         let collected = collect(stream).await;
 
         assert!(collected.error.is_none(), "{name}: {:?}", collected.error);
@@ -83,9 +86,17 @@ async fn tool_call_stream_assembles_calls() {
             let server = FakeProvider::single(reply).await;
             let collected = collect(openai(&server).stream(&request("m")).await.unwrap()).await;
 
-            assert!(collected.error.is_none(), "{name} {split}: {:?}", collected.error);
+            assert!(
+                collected.error.is_none(),
+                "{name} {split}: {:?}",
+                collected.error
+            );
             assert_eq!(collected.text(), "", "{name} {split}");
-            assert_eq!(collected.finish(), Some(FinishReason::ToolCalls), "{name} {split}");
+            assert_eq!(
+                collected.finish(),
+                Some(FinishReason::ToolCalls),
+                "{name} {split}"
+            );
             let calls = collected.tool_calls();
             assert_eq!(calls.len(), 1, "{name} {split}");
             assert!(calls[0].id.starts_with("call_"), "{name} {split}");
@@ -106,7 +117,11 @@ async fn tool_call_deltas_with_null_fields() {
         let collected = collect(compatible(&server).stream(&request("m")).await.unwrap()).await;
 
         assert!(collected.error.is_none(), "{split}: {:?}", collected.error);
-        assert_eq!(collected.text(), "", "{split}: no text for null or empty content");
+        assert_eq!(
+            collected.text(),
+            "",
+            "{split}: no text for null or empty content"
+        );
         let calls = collected.tool_calls();
         assert_eq!(calls.len(), 1, "{split}");
         assert_eq!(calls[0].id, "call_PLACEHOLDER", "{split}");
@@ -159,7 +174,11 @@ async fn cut_stream_is_truncated_at_every_event() {
                     continue;
                 }
                 let reply = Reply::sse(support::whole(&body[..cut])).end(end);
-                let reply = if cut == 0 { reply.chunks(Vec::new()) } else { reply };
+                let reply = if cut == 0 {
+                    reply.chunks(Vec::new())
+                } else {
+                    reply
+                };
                 let server = FakeProvider::single(reply).await;
                 let stream = match compatible(&server).stream(&request("m")).await {
                     Ok(stream) => stream,
@@ -176,7 +195,11 @@ async fn cut_stream_is_truncated_at_every_event() {
                     .error
                     .as_ref()
                     .unwrap_or_else(|| panic!("cut at {cut} of {last} ({end:?}) ended cleanly"));
-                assert_eq!(error.kind(), UpstreamErrorKind::StreamTruncated, "cut at {cut}");
+                assert_eq!(
+                    error.kind(),
+                    UpstreamErrorKind::StreamTruncated,
+                    "cut at {cut}"
+                );
                 assert_eq!(collected.finish(), None, "cut at {cut}: no Finish");
             }
         }
@@ -192,8 +215,7 @@ async fn truncated_b08_keeps_partial_text() {
         .iter()
         .map(|chunk| Bytes::from(chunk.as_str().unwrap().to_owned()))
         .collect();
-    let server =
-        FakeProvider::single(Reply::sse(chunks).delay(Duration::from_millis(50))).await;
+    let server = FakeProvider::single(Reply::sse(chunks).delay(Duration::from_millis(50))).await;
     let collected = collect(compatible(&server).stream(&request("m")).await.unwrap()).await;
 
     assert_eq!(collected.text(), "The quick brown");
@@ -233,7 +255,10 @@ async fn malformed_chunk_is_an_error() {
 async fn complete_reads_text_and_usage() {
     let body = fixture("openai-chat-nonstream-text.json");
     let server = FakeProvider::single(Reply::json(200, &body)).await;
-    let completion = openai(&server).complete(&request("gpt-4o-mini")).await.unwrap();
+    let completion = openai(&server)
+        .complete(&request("gpt-4o-mini"))
+        .await
+        .unwrap();
 
     assert_eq!(completion.text, "YES");
     assert_eq!(completion.finish_reason, FinishReason::Stop);
@@ -254,7 +279,10 @@ async fn complete_reads_tool_calls() {
     assert_eq!(completion.tool_calls.len(), 1);
     assert_eq!(completion.tool_calls[0].id, "call_TTY8UFNo7rNCaOBUNtlRSvMG");
     assert_eq!(completion.tool_calls[0].name, "lookup_population");
-    assert_eq!(completion.tool_calls[0].arguments, r#"{"country":"Crumpet"}"#);
+    assert_eq!(
+        completion.tool_calls[0].arguments,
+        r#"{"country":"Crumpet"}"#
+    );
 }
 
 #[tokio::test]
@@ -291,7 +319,10 @@ async fn content_filter_finish_is_mapped() {
 async fn openai_request_has_expected_shape() {
     let body = fixture("openai-chat-stream-text-usage.sse");
     let server = FakeProvider::single(Reply::sse(support::whole(&body))).await;
-    let mut chat = ChatRequest::new(vec![ChatMessage::system("be brief"), ChatMessage::user("hi")]);
+    let mut chat = ChatRequest::new(vec![
+        ChatMessage::system("be brief"),
+        ChatMessage::user("hi"),
+    ]);
     chat.max_tokens = Some(64);
     let mut provider_request = llm_providers::ProviderRequest::new("gpt-4o-mini", chat);
     provider_request.traceparent =
@@ -326,7 +357,10 @@ async fn compatible_request_sends_max_tokens() {
     let server = FakeProvider::single(Reply::json(200, &body)).await;
     let mut provider_request = request("llama3");
     provider_request.chat.max_tokens = Some(32);
-    compatible(&server).complete(&provider_request).await.unwrap();
+    compatible(&server)
+        .complete(&provider_request)
+        .await
+        .unwrap();
 
     let sent = &server.requests()[0];
     assert_eq!(sent.header("authorization"), None, "no key configured");

@@ -102,9 +102,7 @@ pub(crate) fn completion(response: MessageResponse, requested_model: &str) -> Co
             .stop_reason
             .as_deref()
             .map_or(FinishReason::Stop, stop_reason),
-        model: response
-            .model
-            .unwrap_or_else(|| requested_model.to_owned()),
+        model: response.model.unwrap_or_else(|| requested_model.to_owned()),
     }
 }
 

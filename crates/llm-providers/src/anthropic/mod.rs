@@ -64,8 +64,12 @@ impl AnthropicProvider {
         request: &ProviderRequest,
         stream: bool,
     ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        let body =
-            map::request_body(&request.model, &request.chat, self.default_max_tokens, stream)?;
+        let body = map::request_body(
+            &request.model,
+            &request.chat,
+            self.default_max_tokens,
+            stream,
+        )?;
         let mut builder = self
             .client
             .post(&self.endpoint)

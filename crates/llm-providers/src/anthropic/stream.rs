@@ -8,9 +8,9 @@ use super::map::{merge_usage, stop_reason, usage};
 use super::wire::{BlockDelta, StartBlock, StreamPayload, WireUsage};
 use crate::classify::stream_error;
 use crate::sse::SseHandler;
-use llm_stream::Event;
 use crate::transport::json_error;
 use crate::{ProviderError, StreamEvent, ToolCallDelta};
+use llm_stream::Event;
 
 /// The state of one Anthropic stream.
 #[derive(Debug, Default)]

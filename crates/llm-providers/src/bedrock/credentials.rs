@@ -55,7 +55,8 @@ impl AwsCredentials {
                 .ok()
                 .filter(|value| !value.trim().is_empty())
         };
-        let access_key_id = read("AWS_ACCESS_KEY_ID").ok_or(ConfigError::Missing("AWS_ACCESS_KEY_ID"))?;
+        let access_key_id =
+            read("AWS_ACCESS_KEY_ID").ok_or(ConfigError::Missing("AWS_ACCESS_KEY_ID"))?;
         let secret_access_key =
             read("AWS_SECRET_ACCESS_KEY").ok_or(ConfigError::Missing("AWS_SECRET_ACCESS_KEY"))?;
         Ok(Self::new(

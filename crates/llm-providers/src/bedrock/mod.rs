@@ -95,11 +95,17 @@ impl BedrockProvider {
             service: SIGNING_SERVICE,
             time: SystemTime::now(),
         };
-        let signature =
-            sign::signing_headers("POST", &url, &signed_headers, &body, &self.credentials, scope)
-                .map_err(|error| {
-                    ProviderError::new(UpstreamErrorKind::Authentication).with_source(error)
-                })?;
+        let signature = sign::signing_headers(
+            "POST",
+            &url,
+            &signed_headers,
+            &body,
+            &self.credentials,
+            scope,
+        )
+        .map_err(|error| {
+            ProviderError::new(UpstreamErrorKind::Authentication).with_source(error)
+        })?;
 
         let mut builder = self.client.post(&url);
         for (name, value) in signed_headers {
@@ -107,8 +113,9 @@ impl BedrockProvider {
         }
         for (name, value) in signature {
             let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
-                ProviderError::new(UpstreamErrorKind::Authentication)
-                    .with_source(ProtocolError::new("a signing header is not a valid header value"))
+                ProviderError::new(UpstreamErrorKind::Authentication).with_source(
+                    ProtocolError::new("a signing header is not a valid header value"),
+                )
             })?;
             value.set_sensitive(name == "authorization" || name == "x-amz-security-token");
             builder = builder.header(name, value);

@@ -68,7 +68,10 @@ mod tests {
 
     use super::*;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/fixtures/aws-sigv4");
+    const VECTORS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/fixtures/aws-sigv4"
+    );
 
     fn read(case: &str, file: &str) -> String {
         std::fs::read_to_string(format!("{VECTORS}/{case}/{file}")).unwrap()
@@ -80,7 +83,11 @@ mod tests {
         let context: serde_json::Value = serde_json::from_str(&read(case, "context.json")).unwrap();
         let credentials = AwsCredentials::new(
             context["credentials"]["access_key_id"].as_str().unwrap(),
-            SecretString::from(context["credentials"]["secret_access_key"].as_str().unwrap()),
+            SecretString::from(
+                context["credentials"]["secret_access_key"]
+                    .as_str()
+                    .unwrap(),
+            ),
             None,
         );
         let request = read(case, "request.txt");
@@ -153,10 +160,16 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(headers
+        assert!(
+            headers
+                .iter()
+                .any(|(name, value)| name == "x-amz-security-token" && value == "token-value")
+        );
+        let authorization = &headers
             .iter()
-            .any(|(name, value)| name == "x-amz-security-token" && value == "token-value"));
-        let authorization = &headers.iter().find(|(name, _)| name == "authorization").unwrap().1;
+            .find(|(name, _)| name == "authorization")
+            .unwrap()
+            .1;
         assert!(authorization.contains("/us-east-1/bedrock/aws4_request"));
         assert!(authorization.contains("content-type"));
     }

@@ -14,8 +14,7 @@ use shipped_core::{FinishReason, UpstreamErrorKind};
 
 use super::map::{stop_reason, usage};
 use super::wire::{
-    ContentBlockDelta, ContentBlockStart, ContentBlockStop, ExceptionPayload, MessageStop,
-    Metadata,
+    ContentBlockDelta, ContentBlockStart, ContentBlockStop, ExceptionPayload, MessageStop, Metadata,
 };
 use crate::classify::stream_error;
 use crate::driver::StreamParser;
@@ -44,11 +43,7 @@ struct ToolBlock {
 }
 
 impl StreamParser for BedrockStream {
-    fn feed(
-        &mut self,
-        chunk: &[u8],
-        out: &mut VecDeque<StreamEvent>,
-    ) -> Result<(), ProviderError> {
+    fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError> {
         self.buffer.extend_from_slice(chunk);
         while !self.done {
             let frame = self
@@ -94,7 +89,11 @@ impl BedrockStream {
                 let text = header(message, ":error-message").unwrap_or_default();
                 return Err(stream_error(code, text));
             }
-            _ => return Err(malformed("event-stream frame without a known :message-type")),
+            _ => {
+                return Err(malformed(
+                    "event-stream frame without a known :message-type",
+                ));
+            }
         }
         match header(message, ":event-type").unwrap_or_default() {
             "contentBlockStart" => {

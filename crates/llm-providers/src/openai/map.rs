@@ -93,9 +93,7 @@ pub(crate) fn completion(
             .finish_reason
             .as_deref()
             .map_or(FinishReason::Stop, finish_reason),
-        model: response
-            .model
-            .unwrap_or_else(|| requested_model.to_owned()),
+        model: response.model.unwrap_or_else(|| requested_model.to_owned()),
     })
 }
 

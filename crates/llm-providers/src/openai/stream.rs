@@ -8,9 +8,9 @@ use super::map::{finish_reason, usage};
 use super::wire::{ChatCompletionChunk, StreamError};
 use crate::classify::stream_error;
 use crate::sse::SseHandler;
-use llm_stream::Event;
 use crate::transport::json_error;
 use crate::{ProviderError, StreamEvent, ToolCallDelta};
+use llm_stream::Event;
 
 /// The state of one OpenAI stream.
 ///
@@ -43,10 +43,9 @@ impl SseHandler for OpenAiStream {
             let error = serde_json::from_str::<ChatCompletionChunk>(data)
                 .ok()
                 .and_then(|chunk| chunk.error);
-            return Err(error.map_or_else(
-                || stream_error("error", ""),
-                |error| chunk_error(&error),
-            ));
+            return Err(
+                error.map_or_else(|| stream_error("error", ""), |error| chunk_error(&error))
+            );
         }
         let chunk: ChatCompletionChunk =
             serde_json::from_str(data).map_err(|error| json_error(&error))?;
@@ -88,7 +87,9 @@ impl SseHandler for OpenAiStream {
         if self.done {
             Ok(())
         } else {
-            Err(ProviderError::new(shipped_core::UpstreamErrorKind::StreamTruncated))
+            Err(ProviderError::new(
+                shipped_core::UpstreamErrorKind::StreamTruncated,
+            ))
         }
     }
 }

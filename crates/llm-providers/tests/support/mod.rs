@@ -216,7 +216,11 @@ async fn serve(
     state: Arc<Mutex<State>>,
 ) -> Result<Response<ReplyBody>, Infallible> {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
     let reply = {
         let mut state = state.lock().expect("state lock");
         state.requests.push(Recorded {
@@ -248,7 +252,10 @@ async fn serve(
     {
         End::Close => Box::pin(stream::empty()),
         End::Abort => Box::pin(stream::once(async {
-            Err(io::Error::new(io::ErrorKind::ConnectionReset, "scripted abort"))
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "scripted abort",
+            ))
         })),
         End::Stall => Box::pin(stream::pending()),
     };
@@ -272,7 +279,10 @@ pub fn whole(bytes: &[u8]) -> Vec<Bytes> {
 
 /// The body one byte per write.
 pub fn bytewise(bytes: &[u8]) -> Vec<Bytes> {
-    bytes.iter().map(|byte| Bytes::copy_from_slice(&[*byte])).collect()
+    bytes
+        .iter()
+        .map(|byte| Bytes::copy_from_slice(&[*byte]))
+        .collect()
 }
 
 /// The body cut at pseudo-random points, the same for the same seed.
@@ -298,7 +308,10 @@ pub fn random_splits(bytes: &[u8], seed: u64) -> Vec<Bytes> {
 pub fn replays(bytes: &[u8]) -> Vec<(String, Reply)> {
     let mut replays = vec![
         ("whole".to_owned(), Reply::status(200).chunks(whole(bytes))),
-        ("bytewise".to_owned(), Reply::status(200).chunks(bytewise(bytes))),
+        (
+            "bytewise".to_owned(),
+            Reply::status(200).chunks(bytewise(bytes)),
+        ),
     ];
     for seed in 1..=3 {
         replays.push((
