@@ -98,7 +98,7 @@ impl<S: Stream> Stream for Heartbeat<S> {
 
 #[cfg(test)]
 mod tests {
-    use futures_util::StreamExt;
+    use futures_util::{FutureExt, StreamExt};
 
     use super::*;
 
@@ -130,5 +130,91 @@ mod tests {
             .collect()
             .await;
         assert_eq!(beats, vec![Beat::Item(1), Beat::Item(2), Beat::Item(3)]);
+    }
+
+    /// Returns a stream that yields what `tx` sends and ends when it is dropped.
+    fn channel_stream() -> (
+        tokio::sync::mpsc::Sender<u32>,
+        impl Stream<Item = u32> + Unpin,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<u32>(4);
+        let stream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        (tx, stream)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_beat_before_interval() {
+        let (_tx, stream) = channel_stream();
+        let mut beats = Box::pin(Heartbeat::new(stream, Duration::from_secs(15)));
+
+        tokio::time::advance(Duration::from_millis(14_999)).await;
+        assert_eq!(beats.next().now_or_never(), None);
+
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(beats.next().now_or_never(), Some(Some(Beat::Heartbeat)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beats_repeat_every_interval() {
+        let (_tx, stream) = channel_stream();
+        let mut beats = Box::pin(Heartbeat::new(stream, Duration::from_secs(15)));
+        let start = Instant::now();
+
+        for n in 1..=3 {
+            assert_eq!(beats.next().await, Some(Beat::Heartbeat));
+            assert_eq!(start.elapsed(), Duration::from_secs(15 * n));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn beat_counts_from_last_item() {
+        let (tx, stream) = channel_stream();
+        let mut beats = Box::pin(Heartbeat::new(stream, Duration::from_secs(15)));
+        let start = Instant::now();
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        tx.send(1).await.unwrap();
+        assert_eq!(beats.next().await, Some(Beat::Item(1)));
+
+        assert_eq!(beats.next().await, Some(Beat::Heartbeat));
+        assert_eq!(start.elapsed(), Duration::from_secs(25));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ends_with_inner_without_beat() {
+        let (tx, stream) = channel_stream();
+        let mut beats = Box::pin(Heartbeat::new(stream, Duration::from_secs(15)));
+
+        tokio::time::advance(Duration::from_secs(10)).await;
+        drop(tx);
+        assert_eq!(beats.next().await, None);
+
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(beats.next().now_or_never(), Some(None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_item_wins_over_due_beat() {
+        let (tx, stream) = channel_stream();
+        let mut beats = Box::pin(Heartbeat::new(stream, Duration::from_secs(15)));
+
+        tokio::time::advance(Duration::from_secs(20)).await;
+        tx.send(7).await.unwrap();
+        assert_eq!(beats.next().await, Some(Beat::Item(7)));
+        assert_eq!(beats.next().now_or_never(), None);
+    }
+
+    #[test]
+    fn into_inner_returns_the_stream() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _guard = runtime.enter();
+        let beats = Heartbeat::new(futures_util::stream::iter([1, 2]), Duration::from_secs(1));
+        let rest: Vec<u32> = runtime.block_on(beats.into_inner().collect());
+        assert_eq!(rest, [1, 2]);
     }
 }

@@ -13,6 +13,9 @@
 //! - [`Heartbeat`] wraps a stream and inserts a keep-alive after a period of
 //!   silence, including before the first item, so proxies with idle timeouts keep
 //!   the connection open while a slow model thinks.
+//! - [`SentenceBuffer`] holds streamed text back to sentence boundaries, with a
+//!   bounded buffer, so that an output guardrail can check each piece before the
+//!   client sees it.
 //!
 //! # Decoding
 //!
@@ -42,14 +45,39 @@
 //! let frame = Frame::data("line one\nline two").event("message");
 //! assert_eq!(&frame.to_bytes()[..], b"event: message\ndata: line one\ndata: line two\n\n");
 //! ```
+//!
+//! # Relaying with a guardrail
+//!
+//! ```
+//! use llm_stream::{Decoder, Frame, SentenceBuffer};
+//!
+//! let mut decoder = Decoder::new();
+//! let mut sentences = SentenceBuffer::new();
+//! let mut out = Vec::new();
+//!
+//! decoder.push(b"data: Hello there. How\n\ndata:  are you?\n\n");
+//! while let Some(event) = decoder.next_event() {
+//!     for piece in sentences.push(&event.unwrap().data) {
+//!         // Check `piece` here, then forward it.
+//!         out.extend_from_slice(&Frame::data(piece).to_bytes());
+//!     }
+//! }
+//! decoder.finish().unwrap();
+//! if let Some(rest) = sentences.flush() {
+//!     out.extend_from_slice(&Frame::data(rest).to_bytes());
+//! }
+//! assert_eq!(out, b"data: Hello there.\n\ndata:  How are you?\n\n");
+//! ```
 #![warn(missing_docs)]
 
 mod decode;
 mod encode;
 mod heartbeat;
+mod sentence;
 mod stream;
 
 pub use decode::{DecodeError, Decoder, Event};
 pub use encode::Frame;
 pub use heartbeat::{Beat, Heartbeat};
+pub use sentence::SentenceBuffer;
 pub use stream::{EventStream, EventStreamError};
