@@ -18,7 +18,7 @@ pub(crate) struct RouteHandle {
     pub(crate) credential: Credential,
 }
 
-/// Where a route's credentials come from, checked by `/ready`.
+/// Source of a route's credentials, checked by `/ready`.
 #[derive(Debug, Clone)]
 pub(crate) enum Credential {
     None,
@@ -37,7 +37,8 @@ impl Credential {
         }
     }
 
-    /// Why the credential is unusable, naming the setting but never its value.
+    /// Explains why the credential is unusable, naming the setting but never its
+    /// value; `None` when it is usable.
     pub(crate) fn missing_reason(&self) -> Option<String> {
         let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
         match self {

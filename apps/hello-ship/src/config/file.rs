@@ -94,7 +94,7 @@ impl LimitsSection {
     }
 }
 
-/// Which client a route uses.
+/// Provider client of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum ProviderKind {
@@ -126,10 +126,10 @@ pub(crate) struct RouteSection {
     pub(crate) model: String,
     #[serde(default)]
     pub(crate) base_url: Option<String>,
-    /// Environment variable that holds the API key.
+    /// Environment variable that contains the API key.
     #[serde(default)]
     pub(crate) api_key_env: Option<String>,
-    /// File that holds the API key, e.g. a mounted Kubernetes secret.
+    /// File that contains the API key, e.g. a mounted Kubernetes secret.
     #[serde(default)]
     pub(crate) api_key_file: Option<PathBuf>,
     /// AWS region, for Bedrock.

@@ -122,7 +122,7 @@ fn sse_response(receiver: mpsc::Receiver<Bytes>, heartbeat: Duration) -> Respons
     response
 }
 
-/// Why the producer stopped before a terminal frame.
+/// Reason the producer stopped before a terminal frame.
 enum Stop {
     ClientGone,
 }

@@ -35,7 +35,7 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed_unsync()
 }
 
-/// An error a client is told about: `{"error": {"type", "message", "request_id"}}`.
+/// An error reported to the client as `{"error": {"type", "message", "request_id"}}`.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     kind: ApiErrorKind,
