@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let request = ChatRequest::new(vec![ChatMessage::user("What is the capital of France?")]);
 
-    // A complete call: the outcome says which route answered and how.
+    // A complete call: the outcome records which route answered and how.
     let outcome = chain.complete(request.clone()).await?;
     println!("complete call");
     println!("  answer:        {}", outcome.completion.text);

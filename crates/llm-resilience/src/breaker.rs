@@ -65,7 +65,7 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
-    /// The state's name for logs and metrics labels.
+    /// Returns the state's name for logs and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Closed => "closed",
@@ -120,7 +120,7 @@ impl CircuitBreaker {
         }
     }
 
-    /// The current state. An open circuit whose cool-down has ended reports
+    /// Returns the current state. An open circuit whose cool-down has ended reports
     /// [`BreakerState::HalfOpen`].
     pub fn state(&self) -> BreakerState {
         match *self.lock() {
@@ -226,7 +226,7 @@ pub struct BreakerPermit {
 }
 
 impl BreakerPermit {
-    /// Whether this call is the half-open circuit's probe.
+    /// Returns whether this call is the half-open circuit's probe.
     pub fn is_probe(&self) -> bool {
         self.probe
     }

@@ -80,7 +80,7 @@ impl Default for ChainConfig {
     }
 }
 
-/// What a chain sends to each route: the chat plus trace context. The model
+/// The request a chain sends to each route: the chat plus trace context. The model
 /// comes from the route.
 ///
 /// ```
@@ -102,7 +102,7 @@ pub struct ChainRequest {
 }
 
 impl ChainRequest {
-    /// The provider request for `route`. A `partial` answer is appended as an
+    /// Builds the provider request for `route`. A `partial` answer is appended as an
     /// assistant message for the route to continue.
     pub(crate) fn for_route(&self, route: &Route, partial: Option<&str>) -> ProviderRequest {
         let mut chat = self.chat.clone();
@@ -128,7 +128,7 @@ impl From<ChatRequest> for ChainRequest {
     }
 }
 
-/// Which part of the chain produced an answer.
+/// The part of the chain that produced an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FallbackTier {
     /// The first route.
@@ -149,7 +149,7 @@ impl FallbackTier {
         }
     }
 
-    /// The tier's name as logged in `fallback_tier`: `primary`, `fallback` or
+    /// Returns the tier's name as logged in `fallback_tier`: `primary`, `fallback` or
     /// `static`.
     ///
     /// ```
@@ -182,7 +182,7 @@ pub struct Outcome {
     pub route: Option<String>,
     /// Provider calls made, the successful one included.
     pub attempts: u32,
-    /// Which part of the chain answered.
+    /// The part of the chain that answered.
     pub tier: FallbackTier,
     /// Set when the answer is the degraded one.
     pub degraded: Option<Degraded>,
@@ -299,12 +299,12 @@ impl Chain {
         }
     }
 
-    /// The chain's name.
+    /// Returns the chain's name.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// The routes in order with their circuit state, for readiness checks and
+    /// Returns the routes in order with their circuit state, for readiness checks and
     /// metrics.
     pub fn route_states(&self) -> Vec<(&str, BreakerState)> {
         self.inner

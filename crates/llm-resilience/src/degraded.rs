@@ -58,7 +58,7 @@ pub struct Degraded {
 }
 
 impl Degraded {
-    /// The degraded answer as a completion, for callers that handle every
+    /// Converts the degraded answer to a completion, for callers that handle every
     /// answer the same way. The usage is zero because no provider answered.
     ///
     /// ```

@@ -98,7 +98,7 @@ pub enum ChainError {
 }
 
 impl ChainError {
-    /// The kind of upstream failure behind the error.
+    /// Returns the kind of upstream failure behind the error.
     ///
     /// When every route was skipped without a call, the kind is
     /// [`UpstreamErrorKind::Overloaded`].

@@ -1,5 +1,5 @@
 //! Caps on fallback traffic: a request rate per secondary route, and a warning
-//! when the share of requests that fall back stays high.
+//! when the share of requests that fall back is high over a window.
 
 use std::num::NonZeroU32;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -131,8 +131,8 @@ struct AlarmState {
 }
 
 /// Counts requests and fallbacks over a sliding window and warns, at most once
-/// per window, when the fallback share stays above the threshold for a whole
-/// window.
+/// per window, when the fallback share over the last window is above the
+/// threshold. The window slides in steps of one fifteenth of its length.
 #[derive(Debug)]
 pub(crate) struct ShareAlarm {
     chain: String,

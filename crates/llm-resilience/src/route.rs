@@ -67,22 +67,22 @@ impl Route {
         self
     }
 
-    /// The route's name, as logged in `route` and reported as `model_route`.
+    /// Returns the route's name, as logged in `route` and reported as `model_route`.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The provider's model id.
+    /// Returns the provider's model id.
     pub fn model(&self) -> &str {
         &self.model
     }
 
-    /// The provider.
+    /// Returns the provider.
     pub fn provider(&self) -> &Arc<dyn Provider> {
         &self.provider
     }
 
-    /// The context window in tokens, if configured.
+    /// Returns the context window in tokens, if configured.
     pub fn context_window(&self) -> Option<u32> {
         self.context_window
     }

@@ -24,7 +24,7 @@ pub(crate) struct Call {
     permit: BreakerPermit,
 }
 
-/// What to do after a failed call.
+/// The decision after a failed call.
 pub(crate) enum Verdict {
     /// Ask [`Session::next_call`] for the next call.
     Continue,
@@ -32,7 +32,7 @@ pub(crate) enum Verdict {
     Reject(ProviderError),
 }
 
-/// Why the chain ran out of routes.
+/// The reason the chain ran out of routes.
 pub(crate) enum Exhausted {
     /// Every route failed, was skipped or the deadline passed.
     Unavailable(Option<ProviderError>),
@@ -88,12 +88,12 @@ impl Session {
         self.attempts
     }
 
-    /// The instant the whole request must end by.
+    /// Returns the instant the whole request must end by.
     pub(crate) fn total_deadline(&self) -> Instant {
         self.started + self.inner.config.timeouts.total
     }
 
-    /// The instant after which no new attempt starts.
+    /// Returns the instant after which no new attempt starts.
     pub(crate) fn deadline(&self) -> Instant {
         self.deadline.min(self.total_deadline())
     }
@@ -104,7 +104,7 @@ impl Session {
         self.deadline = Instant::now() + self.inner.config.retry.deadline;
     }
 
-    /// The stage timeouts that apply to `route`.
+    /// Returns the stage timeouts that apply to `route`.
     pub(crate) fn timeouts(&self, route: &Route) -> StageTimeouts {
         let mut timeouts = route.timeouts().unwrap_or(self.inner.config.timeouts);
         timeouts.total = self.inner.config.timeouts.total;
@@ -278,7 +278,8 @@ impl Session {
         Verdict::Continue
     }
 
-    /// The wait before retrying `route`, or why it is not retried.
+    /// Computes the wait before retrying `route`, or the reason it is not
+    /// retried.
     fn retry_delay_for(
         &self,
         route: &Route,

@@ -34,8 +34,8 @@ pub enum CommitMode {
     #[default]
     FirstOutput,
     /// The stream commits when the caller calls
-    /// [`ResilientStream::mark_committed`]. Use it when the caller holds output
-    /// back, e.g. in a sentence buffer for output guardrails: call
+    /// [`ResilientStream::mark_committed`]. Use it when the caller buffers
+    /// output, e.g. in a sentence buffer for output guardrails: call
     /// `mark_committed` just before the first byte of answer reaches the
     /// client.
     Manual,
@@ -53,7 +53,11 @@ pub enum ChainEvent {
     Text(String),
     /// A fragment of a tool call.
     ToolCall(ToolCallDelta),
-    /// Usage of the current attempt so far; each event replaces the previous.
+    /// Usage of the current attempt so far; each event replaces the previous
+    /// one of the same attempt, and a new attempt starts from zero.
+    // NOTE: an attempt that fails before its provider reports usage yields no
+    // Usage event, so tokens it produced (possibly already forwarded) must be
+    // estimated by the caller from the text it received.
     Usage(Usage),
     /// The attempt that yielded output since the last [`Attempt`](Self::Attempt)
     /// failed before the stream committed: discard that text, those tool
@@ -88,10 +92,10 @@ pub struct Attempt {
     pub continuation: bool,
 }
 
-/// How a successful stream ended.
+/// The end of a successful stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEnd {
-    /// Why the model stopped.
+    /// The reason the model stopped.
     pub finish_reason: FinishReason,
     /// Name of the route that finished the answer.
     pub route: String,
@@ -104,7 +108,7 @@ pub struct StreamEnd {
 /// A stream that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamFailure {
-    /// What went wrong.
+    /// The kind of failure.
     pub kind: UpstreamErrorKind,
     /// Id for the error frame and the logs.
     pub incident_id: IncidentId,
@@ -188,7 +192,7 @@ impl ResilientStream {
         self.committed.store(true, Ordering::Release);
     }
 
-    /// Whether the stream has committed.
+    /// Returns whether the stream has committed.
     pub fn is_committed(&self) -> bool {
         self.committed.load(Ordering::Acquire)
     }

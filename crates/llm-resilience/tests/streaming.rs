@@ -121,7 +121,7 @@ async fn manual_commit_rolls_back_unforwarded_text() {
         config(),
     );
 
-    // The caller holds every piece back and never commits, as a sentence
+    // The caller buffers every piece and never commits, as a sentence
     // buffer does before its first sentence is complete.
     let events = collect(chain.stream(request(), CommitMode::Manual)).await;
 

@@ -43,17 +43,18 @@ impl Backoff {
         Ok(Self { base, max })
     }
 
-    /// The delay ceiling of the first retry.
+    /// Returns the delay ceiling of the first retry.
     pub fn base(&self) -> Duration {
         self.base
     }
 
-    /// The largest delay ceiling.
+    /// Returns the largest delay ceiling.
     pub fn max(&self) -> Duration {
         self.max
     }
 
-    /// The upper bound of the wait before retry number `retry`, counted from 1.
+    /// Returns the upper bound of the wait before retry number `retry`,
+    /// counted from 1.
     pub fn ceiling(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(31);
         self.base.saturating_mul(1 << exponent).min(self.max)
@@ -65,7 +66,7 @@ impl Backoff {
         self.delay_at(retry, random_unit())
     }
 
-    /// The wait for a uniform sample `unit` in `0.0..=1.0`.
+    /// Maps a uniform sample `unit` in `0.0..=1.0` to a wait.
     pub(crate) fn delay_at(&self, retry: u32, unit: f64) -> Duration {
         self.ceiling(retry).mul_f64(unit.clamp(0.0, 1.0))
     }
@@ -81,7 +82,7 @@ impl Default for Backoff {
     }
 }
 
-/// A uniform sample from `0.0..1.0`.
+/// Draws a uniform sample from `0.0..1.0`.
 fn random_unit() -> f64 {
     // NOTE: if the OS random source fails, the clock's nanoseconds still spread
     // concurrent retries, which is all jitter needs.

@@ -231,7 +231,7 @@ pub async fn collect(mut stream: ResilientStream) -> Vec<ChainEvent> {
     events
 }
 
-/// The text a client would keep: text events, minus rolled-back ones.
+/// Returns the text a client would keep: text events, minus rolled-back ones.
 pub fn text_of(events: &[ChainEvent]) -> String {
     let mut text = String::new();
     for event in events {
