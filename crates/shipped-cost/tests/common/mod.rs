@@ -89,6 +89,11 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
+        Some(Self::start_on(port))
+    }
+
+    /// Starts a server on the given port of 127.0.0.1.
+    pub(crate) fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -101,7 +106,7 @@ impl RedisServer {
             port,
         };
         server.wait_until_ready();
-        Some(server)
+        server
     }
 
     pub(crate) fn url(&self) -> String {
