@@ -1,4 +1,5 @@
-//! Observability for hello-ship: JSON log lines that carry their request context.
+//! Observability for hello-ship: JSON log lines that carry their request context,
+//! and Prometheus metrics ([`Metrics`]).
 //!
 //! [`JsonLayer`] is a `tracing` layer that writes one JSON object per event. Every
 //! field of every span the event happens inside is copied onto the line, so a
@@ -30,6 +31,8 @@
 #![warn(missing_docs)]
 
 mod json_layer;
+mod metrics;
 mod timestamp;
 
 pub use json_layer::{JsonLayer, LogSink};
+pub use metrics::{Metrics, RequestRecord, StreamInFlight};
