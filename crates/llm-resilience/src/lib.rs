@@ -91,5 +91,7 @@ pub use error::{ChainError, ConfigError};
 pub use fallback_cap::{RateCap, ShareAlertConfig};
 pub use retry::{Backoff, RetryBudget, RetryPolicy};
 pub use route::Route;
-pub use stream::{Attempt, ChainEvent, CommitMode, ResilientStream, StreamEnd, StreamFailure};
+pub use stream::{
+    Attempt, ChainEvent, CommitHandle, CommitMode, ResilientStream, StreamEnd, StreamFailure,
+};
 pub use timeouts::StageTimeouts;

@@ -151,6 +151,7 @@ pub struct StreamFailure {
 /// # Ok::<_, llm_resilience::ConfigError>(())
 /// # }).unwrap();
 /// ```
+#[must_use = "streams do nothing unless polled"]
 pub struct ResilientStream {
     events: Pin<Box<dyn Stream<Item = ChainEvent> + Send>>,
     committed: Arc<AtomicBool>,
@@ -189,6 +190,50 @@ impl ResilientStream {
     /// [`ChainEvent::Failed`] instead of failing over silently. Call it before
     /// forwarding the first output to the client.
     pub fn mark_committed(&self) {
+        self.committed.store(true, Ordering::Release);
+    }
+
+    /// Returns whether the stream has committed.
+    pub fn is_committed(&self) -> bool {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Returns a handle that commits this stream, for a caller that moves the
+    /// stream into an adapter (such as a sentence buffer) and commits from
+    /// outside it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use llm_providers::mock::{MockProvider, MockScript};
+    /// use llm_resilience::{Chain, CommitMode, Route};
+    /// use shipped_core::{ChatMessage, ChatRequest};
+    ///
+    /// let provider = Arc::new(MockProvider::new(MockScript::default()));
+    /// let chain = Chain::builder("default").route(Route::new("primary", "m", provider)).build()?;
+    /// let stream = chain.stream(ChatRequest::new(vec![ChatMessage::user("hi")]), CommitMode::Manual);
+    ///
+    /// let handle = stream.commit_handle();
+    /// handle.commit();
+    /// assert!(stream.is_committed());
+    /// # Ok::<_, llm_resilience::ConfigError>(())
+    /// ```
+    pub fn commit_handle(&self) -> CommitHandle {
+        CommitHandle {
+            committed: Arc::clone(&self.committed),
+        }
+    }
+}
+
+/// A handle that commits a [`ResilientStream`] from outside it; see
+/// [`ResilientStream::commit_handle`]. Cloning shares the same stream.
+#[derive(Debug, Clone)]
+pub struct CommitHandle {
+    committed: Arc<AtomicBool>,
+}
+
+impl CommitHandle {
+    /// Commits the stream, like [`ResilientStream::mark_committed`].
+    pub fn commit(&self) {
         self.committed.store(true, Ordering::Release);
     }
 

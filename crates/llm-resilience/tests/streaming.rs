@@ -151,10 +151,11 @@ async fn manual_commit_makes_failure_terminal() {
     );
 
     let mut stream = chain.stream(request(), CommitMode::Manual);
+    let handle = stream.commit_handle();
     let mut events = Vec::new();
     while let Some(event) = stream.next().await {
         if matches!(event, ChainEvent::Text(_)) {
-            stream.mark_committed();
+            handle.commit();
         }
         events.push(event);
     }
