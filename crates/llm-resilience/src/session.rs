@@ -36,7 +36,8 @@ pub(crate) enum Verdict {
 pub(crate) enum Exhausted {
     /// Every route failed, was skipped or the deadline passed.
     Unavailable(Option<ProviderError>),
-    /// The prompt is longer than every remaining route's context window.
+    /// The last route called reported a context-length failure and no route
+    /// with a larger window was left.
     TooLong {
         /// The route that reported the latest context-length failure.
         route: String,
@@ -187,10 +188,7 @@ impl Session {
 
     fn exhausted(&mut self) -> Exhausted {
         match self.last_error.take() {
-            Some(error)
-                if error.kind() == UpstreamErrorKind::ContextLengthExceeded
-                    && self.min_window.is_some() =>
-            {
+            Some(error) if error.kind() == UpstreamErrorKind::ContextLengthExceeded => {
                 let route = self
                     .current
                     .map(|index| self.inner.routes[index].route.name().to_owned())

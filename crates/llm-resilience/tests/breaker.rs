@@ -155,3 +155,24 @@ async fn context_overflow_everywhere_is_rejected() {
     assert_eq!(error.kind(), UpstreamErrorKind::ContextLengthExceeded);
     assert_eq!(small.calls(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn context_overflow_without_windows_is_rejected() {
+    let primary = Scripted::always(Step::Kind(UpstreamErrorKind::ContextLengthExceeded));
+    let secondary = Scripted::always(Step::Kind(UpstreamErrorKind::ContextLengthExceeded));
+    let chain = chain(
+        vec![
+            route("primary", primary.clone()),
+            route("secondary", secondary.clone()),
+        ],
+        config(5),
+    );
+
+    let error = chain.complete(request()).await.unwrap_err();
+
+    // With no window configured the chain cannot skip, so it asks each route.
+    assert_eq!(primary.calls(), 1);
+    assert_eq!(secondary.calls(), 1);
+    assert!(matches!(&error, ChainError::Rejected { route, .. } if route == "secondary"));
+    assert_eq!(error.kind(), UpstreamErrorKind::ContextLengthExceeded);
+}
