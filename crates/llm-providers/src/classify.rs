@@ -368,11 +368,13 @@ impl ErrorDetails {
     }
 }
 
-/// Returns `code` when it is short and made of identifier characters only.
+/// Returns `code` when it looks like an error code: short, letters and `_`, `-`
+/// or `.` only. Digits are rejected because keys and request ids carry them and
+/// a provider may echo either in its error fields.
 fn loggable(code: &str) -> Option<&str> {
     let plain = code
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        .all(|c| c.is_ascii_alphabetic() || matches!(c, '_' | '-' | '.'));
     (plain && !code.is_empty() && code.len() <= MAX_CODE_LEN).then_some(code)
 }
 
@@ -411,7 +413,9 @@ mod tests {
     #[test]
     fn long_or_odd_codes_are_not_kept() {
         assert_eq!(loggable("overloaded_error"), Some("overloaded_error"));
+        assert_eq!(loggable("throttlingException"), Some("throttlingException"));
         assert_eq!(loggable("has space"), None);
+        assert_eq!(loggable("sk-proj-abc123"), None);
         assert_eq!(loggable(&"x".repeat(65)), None);
         assert_eq!(loggable(""), None);
     }

@@ -1,5 +1,10 @@
 //! Bedrock Converse and ConverseStream against the fake provider.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on a broken fixture or server, which fails the test"
+)]
+
 mod support;
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
