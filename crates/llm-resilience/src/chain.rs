@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use crate::breaker::CircuitBreaker;
-use crate::fallback_cap::{RateCap, ShareAlarm};
+use crate::fallback_cap::{RateCap, RepeatGate, ShareAlarm};
 use crate::session::{Exhausted, Session, Verdict};
 use crate::stream::{CommitMode, ResilientStream};
 use crate::{
@@ -193,6 +193,7 @@ pub(crate) struct RouteSlot {
     pub(crate) route: Route,
     pub(crate) breaker: Arc<CircuitBreaker>,
     pub(crate) fallback_cap: Option<RateCap>,
+    pub(crate) cap_warning: RepeatGate,
 }
 
 #[derive(Debug)]
@@ -449,6 +450,7 @@ impl ChainBuilder {
             .map(|route| RouteSlot {
                 breaker: Arc::new(CircuitBreaker::new(route.name(), config.breaker)),
                 fallback_cap: config.fallback_rpm.map(RateCap::per_minute),
+                cap_warning: RepeatGate::default(),
                 route,
             })
             .collect();

@@ -61,6 +61,29 @@ impl RateCap {
     }
 }
 
+/// A gate that lets a repeated log line through at most once per interval and
+/// counts the repeats it held back.
+#[derive(Debug, Default)]
+pub(crate) struct RepeatGate {
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RepeatGate {
+    /// Records one occurrence. Returns the number of occurrences since the
+    /// last one let through, this one included, when the line may be logged.
+    pub(crate) fn pass(&self, interval: Duration) -> Option<u64> {
+        let now = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (last, held_back) = &mut *state;
+        *held_back += 1;
+        if last.is_some_and(|at| now.saturating_duration_since(at) < interval) {
+            return None;
+        }
+        *last = Some(now);
+        Some(std::mem::take(held_back))
+    }
+}
+
 /// When to warn that too many requests fall back.
 ///
 /// ```
@@ -233,6 +256,17 @@ mod tests {
 
     fn rpm(n: u32) -> NonZeroU32 {
         NonZeroU32::new(n).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeat_gate_counts_held_back_lines() {
+        let gate = RepeatGate::default();
+        let interval = Duration::from_secs(60);
+        assert_eq!(gate.pass(interval), Some(1));
+        assert_eq!(gate.pass(interval), None);
+        assert_eq!(gate.pass(interval), None);
+        tokio::time::advance(interval).await;
+        assert_eq!(gate.pass(interval), Some(3));
     }
 
     #[tokio::test(start_paused = true)]

@@ -13,6 +13,10 @@ use crate::breaker::BreakerPermit;
 use crate::chain::{FallbackTier, Inner};
 use crate::{Route, StageTimeouts};
 
+/// The shortest time between two warnings that a route's fallback cap is
+/// reached; the warning counts the requests skipped since the last one.
+const CAP_WARNING_INTERVAL: Duration = Duration::from_secs(60);
+
 /// One admitted call to a route.
 #[derive(Debug)]
 pub(crate) struct Call {
@@ -146,7 +150,10 @@ impl Session {
             };
             if let Some(cap) = slot.fallback_cap.as_ref().filter(|_| index > 0) {
                 if !cap.try_acquire() {
-                    warn!(route = %name, "skipping route, fallback rate cap reached");
+                    debug!(route = %name, "skipping route, fallback rate cap reached");
+                    if let Some(skipped) = slot.cap_warning.pass(CAP_WARNING_INTERVAL) {
+                        warn!(route = %name, skipped, "fallback rate cap reached, skipping route");
+                    }
                     continue;
                 }
             }
