@@ -51,4 +51,7 @@ mod transport;
 pub use config::{ConfigError, Timeouts};
 pub use error::{BoxError, ProviderError};
 pub use provider::{BoxFuture, ChatStream, Provider, ProviderRequest, StreamEvent, ToolCallDelta};
+/// The secret string type the builders take keys in, re-exported so callers
+/// need no direct dependency on `secrecy`.
+pub use secrecy::SecretString;
 pub use tools::ToolCallAssembler;
