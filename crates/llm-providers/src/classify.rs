@@ -134,8 +134,9 @@ pub(crate) fn stream_error(code: &str, message: &str) -> ProviderError {
     }
 }
 
-/// Whether a provider error message says that the prompt exceeds the model's
-/// context window, in any wording of OpenAI, Anthropic, Bedrock, vLLM or Ollama.
+/// Checks whether a provider error message reports that the prompt exceeds the
+/// model's context window, in any wording of OpenAI, Anthropic, Bedrock, vLLM
+/// or Ollama.
 ///
 /// ```
 /// use llm_providers::classify::is_context_length_message;

@@ -90,7 +90,7 @@ impl Timeouts {
         self.first_token
     }
 
-    /// Longest gap between two stream events after the first token.
+    /// Maximum gap between two stream events after the first token.
     pub fn idle(&self) -> Duration {
         self.idle
     }
@@ -116,7 +116,7 @@ impl Default for Timeouts {
 
 /// An invalid provider configuration, returned by the builders' `build()`.
 ///
-/// The text names the setting and never holds a key.
+/// The text names the setting and never contains a key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -137,7 +137,7 @@ pub enum ConfigError {
     InvalidValue {
         /// The setting's name.
         name: &'static str,
-        /// Why the value was rejected.
+        /// The reason the value was rejected.
         reason: String,
     },
     /// The HTTP client could not be created, e.g. no TLS roots were found.

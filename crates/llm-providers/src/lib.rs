@@ -5,6 +5,53 @@
 //! [`ProviderError`] whose [`kind`](ProviderError::kind) says whether a retry or a
 //! fallback may help.
 //!
+//! # Providers
+//!
+//! | module | upstream | `kind()` |
+//! |---|---|---|
+//! | [`openai`] | OpenAI Chat Completions, and any compatible server (LiteLLM, vLLM, Ollama) | `openai`, `openai-compatible` |
+//! | [`anthropic`] | Anthropic Messages | `anthropic` |
+//! | [`bedrock`] | AWS Bedrock Converse and ConverseStream, signed with SigV4 | `bedrock` |
+//! | [`mock`] | a deterministic, scriptable stand-in | `mock` |
+//!
+//! Each real provider has a builder whose setters never fail; `build()` checks
+//! the settings once and returns a [`ConfigError`]. Keys are taken as
+//! [`SecretString`] and sent in headers marked sensitive. Every provider applies
+//! per-stage [`Timeouts`] (connect, first token, idle, total).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use llm_providers::openai::OpenAiProvider;
+//! use llm_providers::{SecretString, Timeouts};
+//!
+//! let timeouts = Timeouts::try_new(
+//!     Duration::from_secs(5),
+//!     Duration::from_secs(30),
+//!     Duration::from_secs(30),
+//!     Duration::from_secs(300),
+//! )?;
+//! let provider = OpenAiProvider::compatible_builder()
+//!     .base_url("http://127.0.0.1:8000/v1")
+//!     .api_key(SecretString::from("local-key"))
+//!     .timeouts(timeouts)
+//!     .build()?;
+//! # Ok::<_, llm_providers::ConfigError>(())
+//! ```
+//!
+//! # Streams
+//!
+//! A [`ChatStream`] yields [`StreamEvent`]s and ends with exactly one
+//! [`StreamEvent::Finish`], or with one `Err` and nothing after it. A body that
+//! ends without the provider's terminator (`data: [DONE]`, `message_stop`, or
+//! Bedrock's `metadata` after `messageStop`) ends with an
+//! [`UpstreamErrorKind::StreamTruncated`](shipped_core::UpstreamErrorKind::StreamTruncated)
+//! error, never cleanly. An error the provider reports inside a 200 response
+//! (Anthropic's `event: error`, a Bedrock exception frame) is classified like
+//! the matching HTTP status; see [`classify`]. [`StreamEvent::Usage`] events
+//! are cumulative: each replaces the previous one.
+//!
+//! # Mock
+//!
 //! The [`mock`] module holds a deterministic, scriptable provider for demos and
 //! fault drills:
 //!

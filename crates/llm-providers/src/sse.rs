@@ -7,7 +7,7 @@ use crate::transport::malformed;
 use crate::{ProviderError, StreamEvent};
 use llm_stream::{Decoder, Event};
 
-/// What a provider does with each decoded event.
+/// A provider's handler for decoded events.
 pub(crate) trait SseHandler: Send + 'static {
     /// Handles one event and queues the stream events it completes.
     fn on_event(
@@ -50,8 +50,8 @@ impl<H: SseHandler> StreamParser for SseParser<H> {
     }
 
     fn end(&mut self, out: &mut VecDeque<StreamEvent>) -> Result<(), ProviderError> {
-        // An event left unterminated at the end of the body is dropped, as the
-        // SSE standard says; the handler then sees its terminator missing.
+        // The WHATWG parsing rules drop an event left unterminated at the end of
+        // the body, so the handler then finds its terminator missing.
         let finished = self.decoder.finish();
         self.drain(out)?;
         if let Err(error) = finished {

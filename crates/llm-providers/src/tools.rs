@@ -58,7 +58,7 @@ impl ToolCallAssembler {
         }
     }
 
-    /// Whether no delta was pushed.
+    /// Returns `true` if no delta was pushed.
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty()
     }
@@ -119,7 +119,7 @@ pub(crate) fn arguments_object(arguments: &str) -> Result<Value, ProviderError> 
         .map_err(|_| invalid_request("the arguments of a tool call are not valid JSON"))
 }
 
-/// An error for a request that hello-ship cannot translate for the provider.
+/// Creates the error for a request that cannot be translated for the provider.
 pub(crate) fn invalid_request(reason: &'static str) -> ProviderError {
     ProviderError::new(UpstreamErrorKind::InvalidRequest)
         .with_source(crate::transport::ProtocolError::new(reason))

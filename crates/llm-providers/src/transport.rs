@@ -15,10 +15,10 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Builds the HTTP client of one provider.
 ///
-/// reqwest 0.12 retries some HTTP/2 protocol refusals on its own by default;
-/// that is turned off, so that every retry is decided and counted by the
-/// resilience layer. Redirects are not followed: an API endpoint that redirects
-/// is misconfigured, and following it could carry credentials to another host.
+/// reqwest 0.12 retries some HTTP/2 protocol refusals on its own by default.
+/// That is turned off, so that the resilience layer decides and counts every
+/// retry. Redirects are not followed, because an API endpoint that redirects is
+/// misconfigured and following it could carry credentials to another host.
 pub(crate) fn build_client(timeouts: &Timeouts) -> Result<reqwest::Client, ConfigError> {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect())

@@ -85,7 +85,7 @@ pub(crate) struct WireUsage {
     pub(crate) cache_read_input_tokens: Option<u64>,
 }
 
-/// The `data` of one stream event, told apart by its `type`.
+/// The `data` of one stream event, identified by its `type` field.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum StreamPayload {

@@ -13,7 +13,7 @@ use super::AwsCredentials;
 #[error("failed to sign the request: {0}")]
 pub(crate) struct SignError(String);
 
-/// Where and when a signature is valid.
+/// The region, service and time that a signature is valid for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope<'a> {
     pub(crate) region: &'a str,

@@ -10,7 +10,7 @@ use super::wire::{
 use crate::ProviderError;
 use crate::transport::malformed;
 
-/// Builds the request body. A streaming request asks for the usage chunk.
+/// Builds the request body. A streaming request also requests the usage chunk.
 pub(crate) fn request_body<'a>(
     model: &'a str,
     chat: &'a ChatRequest,
@@ -64,7 +64,7 @@ pub(crate) fn request_body<'a>(
 }
 
 /// Converts a complete response. Only the first choice is read, because
-/// hello-ship never asks for more than one.
+/// hello-ship never requests more than one.
 pub(crate) fn completion(
     response: ChatCompletion,
     requested_model: &str,

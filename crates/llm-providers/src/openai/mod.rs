@@ -35,7 +35,7 @@ use crate::{
 /// OpenAI's public API endpoint, the default base URL of [`OpenAiProvider::builder`].
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
-/// Which request field carries the output-token cap.
+/// The request field that carries the output-token cap.
 ///
 /// OpenAI documents `max_completion_tokens` and rejects `max_tokens` for its
 /// reasoning models; compatible servers (vLLM, Ollama, LiteLLM) read
