@@ -433,3 +433,17 @@ async fn builder_rejects_bad_settings() {
         .unwrap_err();
     assert!(!bad_key.to_string().contains("break"));
 }
+
+#[tokio::test]
+async fn error_body_with_status_200_is_typed() {
+    let body =
+        br#"{"error":{"message":"model is overloaded","type":"overloaded_error","code":null}}"#;
+    let server = FakeProvider::single(Reply::json(200, body)).await;
+    let error = compatible(&server)
+        .complete(&request("m"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), UpstreamErrorKind::Overloaded);
+    assert_eq!(error.provider_code(), Some("overloaded_error"));
+}

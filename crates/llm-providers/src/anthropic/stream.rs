@@ -64,6 +64,11 @@ impl SseHandler for AnthropicStream {
                     arguments: None,
                 }));
             }
+            // Text blocks start empty in practice; any initial text is forwarded.
+            StreamPayload::ContentBlockStart {
+                content_block: StartBlock::Text { text },
+                ..
+            } if !text.is_empty() => out.push_back(StreamEvent::Text(text)),
             StreamPayload::ContentBlockStart { .. } => {}
             StreamPayload::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::TextDelta { text } if !text.is_empty() => {

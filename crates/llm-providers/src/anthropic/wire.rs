@@ -125,11 +125,15 @@ pub(crate) struct StartMessage {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum StartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
     ToolUse {
         id: String,
         name: String,
     },
-    /// Text blocks start empty; thinking blocks carry no answer.
+    /// Thinking and other blocks that carry no answer text.
     #[serde(other)]
     Other,
 }

@@ -69,6 +69,9 @@ pub(crate) fn completion(
     response: ChatCompletion,
     requested_model: &str,
 ) -> Result<Completion, ProviderError> {
+    if let Some(error) = &response.error {
+        return Err(super::stream::chunk_error(error));
+    }
     let choice = response
         .choices
         .into_iter()

@@ -94,7 +94,8 @@ impl SseHandler for OpenAiStream {
     }
 }
 
-fn chunk_error(error: &StreamError) -> ProviderError {
+/// Classifies an error object sent in place of a chunk or a completion.
+pub(crate) fn chunk_error(error: &StreamError) -> ProviderError {
     let code = match &error.code {
         Some(serde_json::Value::String(code)) => Some(code.as_str()),
         _ => None,

@@ -62,6 +62,8 @@ pub(crate) struct ChatCompletion {
     #[serde(default)]
     pub(crate) choices: Vec<Choice>,
     pub(crate) usage: Option<WireUsage>,
+    /// An error that some compatible servers return with status 200.
+    pub(crate) error: Option<StreamError>,
 }
 
 #[derive(Debug, Deserialize)]
