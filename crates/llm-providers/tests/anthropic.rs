@@ -364,7 +364,7 @@ async fn rate_limit_reset_header_sets_delay() {
     assert!(delay >= Duration::from_secs(27), "{delay:?}");
 }
 
-/// An RFC 3339 time `ahead` from now, as Anthropic's reset headers carry it.
+/// Formats the time `ahead` from now in RFC 3339, as Anthropic's reset headers carry it.
 fn humantime_reset(ahead: Duration) -> String {
     let at = std::time::SystemTime::now() + ahead;
     humantime::format_rfc3339_seconds(at).to_string()

@@ -39,7 +39,7 @@ fn frames() -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The text of every contentBlockDelta in the decoded frame list.
+/// Joins the text of every contentBlockDelta in the decoded frame list.
 fn expected_text() -> String {
     frames()["frames"]
         .as_array()

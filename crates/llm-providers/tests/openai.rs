@@ -31,7 +31,7 @@ fn compatible(server: &FakeProvider) -> OpenAiProvider {
         .unwrap()
 }
 
-/// The `chunks` of a field case's upstream, concatenated.
+/// Concatenates the `chunks` of a field case's upstream.
 fn case_body(id: &str) -> Vec<u8> {
     let case = support::case(id);
     case["upstream"]["chunks"]

@@ -37,7 +37,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(testdata(&format!("fixtures/{name}"))).expect("fixture exists")
 }
 
-/// A field case under `testdata/cases/`, parsed.
+/// Parses a field case under `testdata/cases/`.
 pub fn case(id: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(testdata(&format!("cases/{id}.json"))).expect("case exists");
     serde_json::from_str(&text).expect("case is JSON")
@@ -68,7 +68,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A response with this status, no headers and an empty body.
+    /// Creates a response with this status, no headers and an empty body.
     pub fn status(status: u16) -> Self {
         Self {
             status,
@@ -80,21 +80,21 @@ impl Reply {
         }
     }
 
-    /// A 200 event stream sending `chunks` as separate writes.
+    /// Creates a 200 event stream that sends `chunks` as separate writes.
     pub fn sse(chunks: Vec<Bytes>) -> Self {
         Self::status(200)
             .header("content-type", "text/event-stream")
             .chunks(chunks)
     }
 
-    /// A 200 AWS event stream sending `chunks` as separate writes.
+    /// Creates a 200 AWS event stream that sends `chunks` as separate writes.
     pub fn eventstream(chunks: Vec<Bytes>) -> Self {
         Self::status(200)
             .header("content-type", "application/vnd.amazon.eventstream")
             .chunks(chunks)
     }
 
-    /// A response with a JSON body.
+    /// Creates a response with a JSON body.
     pub fn json(status: u16, body: &[u8]) -> Self {
         Self::status(status)
             .header("content-type", "application/json")
@@ -272,12 +272,12 @@ async fn serve(
     Ok(response)
 }
 
-/// The body as one write.
+/// Returns the body as one write.
 pub fn whole(bytes: &[u8]) -> Vec<Bytes> {
     vec![Bytes::copy_from_slice(bytes)]
 }
 
-/// The body one byte per write.
+/// Splits the body into one-byte writes.
 pub fn bytewise(bytes: &[u8]) -> Vec<Bytes> {
     bytes
         .iter()
@@ -285,7 +285,7 @@ pub fn bytewise(bytes: &[u8]) -> Vec<Bytes> {
         .collect()
 }
 
-/// The body cut at pseudo-random points, the same for the same seed.
+/// Cuts the body at pseudo-random points, the same for the same seed.
 pub fn random_splits(bytes: &[u8], seed: u64) -> Vec<Bytes> {
     let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut chunks = Vec::new();
@@ -303,8 +303,8 @@ pub fn random_splits(bytes: &[u8], seed: u64) -> Vec<Bytes> {
     chunks
 }
 
-/// The three ways every transcript is replayed: whole, in 1-byte writes, and
-/// at random split points with small delays.
+/// Lists the ways every transcript is replayed: whole, in 1-byte writes, and at
+/// random split points (three seeds) with 1 ms delays.
 pub fn replays(bytes: &[u8]) -> Vec<(String, Reply)> {
     let mut replays = vec![
         ("whole".to_owned(), Reply::status(200).chunks(whole(bytes))),
@@ -414,7 +414,7 @@ pub async fn collect(mut stream: ChatStream) -> Collected {
     panic!("stream did not end within 100000 items");
 }
 
-/// A short user request for `model`.
+/// Creates a short user request for `model`.
 pub fn request(model: &str) -> llm_providers::ProviderRequest {
     llm_providers::ProviderRequest::new(
         model,
