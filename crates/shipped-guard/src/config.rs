@@ -171,7 +171,8 @@ impl GuardrailsConfig {
         let limits =
             StreamLimits::try_new(self.stream_max_buffered_bytes, self.stream_keep_back_bytes)?;
         let input = InputGuard::new(self)?;
-        let output = OutputGuard::new(self.output_pii, &self.detectors).with_stream_limits(limits);
+        let output =
+            OutputGuard::with_scanner(self.output_pii, input.scanner()).with_stream_limits(limits);
         Ok(Guardrails { input, output })
     }
 }

@@ -265,6 +265,13 @@ impl InputGuard {
     }
 }
 
+impl InputGuard {
+    /// Returns the compiled PII detectors, to share with the output guard.
+    pub(crate) fn scanner(&self) -> Arc<Scanner> {
+        Arc::clone(&self.scanner)
+    }
+}
+
 fn block(detector: InputDetector) -> InputVerdict {
     InputVerdict::Block(InputBlock { detector })
 }

@@ -168,9 +168,14 @@ impl OutputGuard {
     /// Creates a guard that runs `detectors` in `mode`, with the default
     /// [`StreamLimits`].
     pub fn new(mode: OutputMode, detectors: &[Detector]) -> OutputGuard {
+        OutputGuard::with_scanner(mode, Arc::new(Scanner::new(detectors)))
+    }
+
+    /// Creates a guard that shares compiled detectors with an input guard.
+    pub(crate) fn with_scanner(mode: OutputMode, scanner: Arc<Scanner>) -> OutputGuard {
         OutputGuard {
             mode,
-            scanner: Arc::new(Scanner::new(detectors)),
+            scanner,
             limits: StreamLimits::default(),
         }
     }

@@ -99,9 +99,15 @@ impl Default for StreamLimits {
 pub enum StreamVerdict {
     /// Checked text to forward, possibly redacted; empty while a sentence is incomplete.
     Release(String),
-    /// Stop forwarding: end the stream with a `content_filter` error. Text released
-    /// earlier was clean; the held text is dropped.
-    Blocked(BlockReason),
+    /// Forward `released`, then end the stream with a `content_filter` error. The held
+    /// text is dropped.
+    Blocked {
+        /// Clean sentences that came before the blocked one in the same call; empty
+        /// when the block comes from an earlier call.
+        released: String,
+        /// The detector that matched, or a scanner failure.
+        reason: BlockReason,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +135,7 @@ enum State {
 /// for token in ["Sure. Mail me at jo", "e@exa", "mple.com today. ", "Bye"] {
 ///     match stream.push(token) {
 ///         StreamVerdict::Release(text) => released.push_str(&text),
-///         StreamVerdict::Blocked(reason) => panic!("blocked by {reason}"),
+///         StreamVerdict::Blocked { reason, .. } => panic!("blocked by {reason}"),
 ///     }
 /// }
 /// if let StreamVerdict::Release(text) = stream.finish() {
@@ -162,13 +168,14 @@ impl StreamGuard {
 
     /// Adds a token and returns the text that may be forwarded now.
     ///
-    /// Once a push returns [`StreamVerdict::Blocked`], every later call returns it too.
+    /// Once a call returns [`StreamVerdict::Blocked`], every later call returns it too,
+    /// with nothing more released.
     pub fn push(&mut self, token: &str) -> StreamVerdict {
         let mut released = String::new();
         let mut rest = token;
         loop {
             if let State::Blocked(reason) = self.state {
-                return StreamVerdict::Blocked(reason);
+                return StreamVerdict::Blocked { released, reason };
             }
             let room = self.limits.max_buffered_bytes - self.held.len();
             let taken = floor_char_boundary(rest, room);
@@ -180,7 +187,7 @@ impl StreamGuard {
             }
             if self.state == State::Open {
                 if let Err(reason) = self.release_sentences(&mut released) {
-                    return self.block(reason);
+                    return self.block(released, reason);
                 }
             }
 
@@ -189,7 +196,7 @@ impl StreamGuard {
             };
             if self.held.len() + next.len_utf8() > self.limits.max_buffered_bytes {
                 if let Err(reason) = self.release_forced(&mut released) {
-                    return self.block(reason);
+                    return self.block(released, reason);
                 }
             }
         }
@@ -199,26 +206,25 @@ impl StreamGuard {
     ///
     /// The body of a PEM private key whose footer never came is dropped.
     pub fn finish(&mut self) -> StreamVerdict {
+        let mut released = String::new();
         match self.state {
-            State::Blocked(reason) => StreamVerdict::Blocked(reason),
+            State::Blocked(reason) => return StreamVerdict::Blocked { released, reason },
             State::InPrivateKey => {
                 self.held.clear();
-                self.searched = 0;
                 self.state = State::Open;
-                StreamVerdict::Release(String::new())
             }
             State::Open => {
-                let mut released = String::new();
                 let all = self.held.len();
-                match self.release_prefix(all, all, &mut released) {
-                    Ok(()) => StreamVerdict::Release(released),
-                    Err(reason) => self.block(reason),
+                if let Err(reason) = self.release_checked(all, &mut released) {
+                    return self.block(released, reason);
                 }
             }
         }
+        self.searched = 0;
+        StreamVerdict::Release(released)
     }
 
-    /// Returns what the detectors found so far in this stream.
+    /// Returns the match counts per detector so far in this stream.
     pub fn findings(&self) -> &Findings {
         &self.findings
     }
@@ -234,11 +240,11 @@ impl StreamGuard {
         matches!(self.state, State::Blocked(_))
     }
 
-    fn block(&mut self, reason: BlockReason) -> StreamVerdict {
+    fn block(&mut self, released: String, reason: BlockReason) -> StreamVerdict {
         self.held.clear();
         self.searched = 0;
         self.state = State::Blocked(reason);
-        StreamVerdict::Blocked(reason)
+        StreamVerdict::Blocked { released, reason }
     }
 
     /// Releases every complete sentence held.
@@ -246,9 +252,26 @@ impl StreamGuard {
         let from = self.searched.min(self.held.len());
         self.searched = self.held.len();
         match last_sentence_end(&self.held, from) {
-            Some(cut) => self.release_prefix(cut, cut, released),
+            Some(cut) => self.release_checked(cut, released),
             None => Ok(()),
         }
+    }
+
+    /// Scans `held[..cut]` and releases it, redacted in redact mode.
+    ///
+    /// In block mode a match blocks, but the sentences before the first match are
+    /// released first, so the outcome does not depend on how the text was split into
+    /// tokens. `cut` must be a sentence end or the end of the stream.
+    fn release_checked(&mut self, cut: usize, released: &mut String) -> Result<(), BlockReason> {
+        let spans = self.scan(cut)?;
+        if let (OutputMode::Block, Some(first)) = (self.guard.mode(), spans.first()) {
+            self.findings.merge(&detect::count(&spans));
+            let clean = last_sentence_end(&self.held[..first.start], 0).unwrap_or(0);
+            released.push_str(&self.held[..clean]);
+            return Err(BlockReason::Detector(first.detector));
+        }
+        self.release_scanned(cut, &spans, released);
+        Ok(())
     }
 
     /// Releases a prefix of a full buffer that holds no sentence end.
@@ -256,9 +279,13 @@ impl StreamGuard {
     /// Everything held is scanned, so a value that straddles the cut is caught whole.
     /// The cut falls at whitespace at least `keep_back_bytes` before the end, and never
     /// inside a match. A value still arriving started less than `keep_back_bytes` ago,
-    /// so it lies wholly in the kept part.
+    /// so it lies wholly in the kept part. In block mode any match blocks.
     fn release_forced(&mut self, released: &mut String) -> Result<(), BlockReason> {
-        let spans = self.scan_held(self.held.len())?;
+        let spans = self.scan(self.held.len())?;
+        if let (OutputMode::Block, Some(first)) = (self.guard.mode(), spans.first()) {
+            self.findings.merge(&detect::count(&spans));
+            return Err(BlockReason::Detector(first.detector));
+        }
         let limit = floor_char_boundary(&self.held, self.held.len() - self.limits.keep_back_bytes);
         let mut cut = self.held[..limit]
             .char_indices()
@@ -279,31 +306,11 @@ impl StreamGuard {
         Ok(())
     }
 
-    /// Scans `held[..scan_end]`, then releases `held[..cut]`.
-    fn release_prefix(
-        &mut self,
-        cut: usize,
-        scan_end: usize,
-        released: &mut String,
-    ) -> Result<(), BlockReason> {
-        let spans = self.scan_held(scan_end)?;
-        self.release_scanned(cut, &spans, released);
-        Ok(())
-    }
-
-    /// Scans `held[..scan_end]`; in block mode, any match blocks and is counted.
-    fn scan_held(&mut self, scan_end: usize) -> Result<Vec<Span>, BlockReason> {
-        let spans = match self.guard.scan(&self.held[..scan_end]) {
-            Ok(spans) => spans,
-            Err(_) => return Err(BlockReason::ScannerFailure),
-        };
-        match (self.guard.mode(), spans.first()) {
-            (OutputMode::Block, Some(first)) => {
-                self.findings.merge(&detect::count(&spans));
-                Err(BlockReason::Detector(first.detector))
-            }
-            _ => Ok(spans),
-        }
+    /// Scans `held[..end]`, turning a scanner failure into a block reason.
+    fn scan(&self, end: usize) -> Result<Vec<Span>, BlockReason> {
+        self.guard
+            .scan(&self.held[..end])
+            .map_err(|_| BlockReason::ScannerFailure)
     }
 
     /// Releases `held[..cut]` with the spans inside it redacted and counted. Spans past

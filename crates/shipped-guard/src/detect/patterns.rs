@@ -12,7 +12,9 @@ use regex::Regex;
 use super::checks::{iban_valid, luhn_valid, nino_prefix_valid, ssn_valid};
 use super::{Detector, Span};
 
-const EMAIL: &str = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}";
+/// Letters and digits of any script, so internationalised addresses (`jürgen@köln.de`)
+/// are caught whole.
+const EMAIL: &str = r"[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?)*\.\p{L}{2,24}";
 
 /// `+` and a country code, then up to six groups with optional single separators.
 const PHONE_INTERNATIONAL: &str = r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}";
@@ -41,7 +43,7 @@ const SECRET_TOKENS: &str = concat!(
     r"|\bgh[pousr]_[A-Za-z0-9]{36,}",
     r"|\bgithub_pat_[A-Za-z0-9_]{22,}",
     r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}",
-    r"|\b[Bb](?:earer|EARER) +[A-Za-z0-9._~+/\-]{16,}=*",
+    r"|\b[Bb](?:earer|EARER) +[A-Za-z0-9._~+/\-]{15,}[A-Za-z0-9_~+/\-]=*",
 );
 
 /// A PEM private key block: header to footer, or header to the end of the base64 body
@@ -211,21 +213,24 @@ fn count_digits(text: &str) -> usize {
 /// Returns whether the number at `start..end` is standalone: not glued to a word,
 /// and not part of a longer number such as a decimal, a date, a version or an IP address.
 fn standalone_number(text: &str, start: usize, end: usize) -> bool {
-    let mut before = text[..start].chars().rev();
-    let ok_before = match before.next() {
+    let before = text[..start].chars().rev();
+    let after = text[end..].chars();
+    standalone_side(before) && standalone_side(after)
+}
+
+/// Checks one side of a number, given the characters moving away from it.
+///
+/// A joining character (`.`, `-`, `/`) glues the number to a word or number beyond
+/// it, as in `ORD-555-0100` or `10.0.0.1`. A `,` or `:` glues it only to a digit, so
+/// `Tel:555-0100` and `555-0100, or` still match.
+fn standalone_side(mut chars: impl Iterator<Item = char>) -> bool {
+    match chars.next() {
         None => true,
         Some(c) if c.is_alphanumeric() || c == '_' => false,
-        Some('.' | ',' | '-' | '/' | ':') => !before.next().is_some_and(|c| c.is_ascii_digit()),
+        Some('.' | '-' | '/') => !chars.next().is_some_and(char::is_alphanumeric),
+        Some(',' | ':') => !chars.next().is_some_and(|c| c.is_ascii_digit()),
         Some(_) => true,
-    };
-    let mut after = text[end..].chars();
-    let ok_after = match after.next() {
-        None => true,
-        Some(c) if c.is_alphanumeric() || c == '_' => false,
-        Some('.' | ',' | '-' | '/' | ':') => !after.next().is_some_and(|c| c.is_ascii_digit()),
-        Some(_) => true,
-    };
-    ok_before && ok_after
+    }
 }
 
 /// Finds the card numbers in a run of digit groups, as byte ranges of `run`.
@@ -302,13 +307,12 @@ fn valid_iban_prefix(candidate: &str) -> Option<usize> {
     }
 }
 
-/// Returns whether a token-shaped match looks random enough to be a credential: its
-/// value contains both a letter and a digit. This keeps `sk-` and `Bearer` from matching
+/// Returns whether a token-shaped match looks random enough to be a credential: it
+/// contains both a letter and a digit. This keeps `sk-` and `Bearer` from matching
 /// words such as `sk-learn-and-numpy-examples`.
 fn plausible_token(token: &str) -> bool {
-    let value = token.rsplit([' ', '-', '_']).next().unwrap_or(token);
-    let value = if value.len() >= 8 { value } else { token };
-    value.bytes().any(|b| b.is_ascii_digit()) && value.bytes().any(|b| b.is_ascii_alphabetic())
+    // No prefix contains a digit, so a digit must come from the value.
+    token.bytes().any(|b| b.is_ascii_digit()) && token.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 #[cfg(test)]
