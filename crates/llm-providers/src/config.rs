@@ -9,7 +9,7 @@ use std::time::Duration;
 /// |---|---|
 /// | `connect` | opening the TCP and TLS connection |
 /// | `first_token` | from the start of a streaming call to its first text or tool-call event, response headers included |
-/// | `idle` | the gap between two events of a stream after the first token |
+/// | `idle` | the gap between two events of a stream after the first token; provider keep-alives such as Anthropic's `ping` do not count as events |
 /// | `total` | the whole call, complete or streaming |
 ///
 /// A complete (non-streaming) call is bounded by `connect` and `total` only,
