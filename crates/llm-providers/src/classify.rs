@@ -285,7 +285,10 @@ fn kind_for_code(code: &str) -> Option<UpstreamErrorKind> {
         "invalid_request_error"
         | "not_found_error"
         | "validationexception"
-        | "resourcenotfoundexception" => UpstreamErrorKind::InvalidRequest,
+        | "resourcenotfoundexception"
+        // vLLM's exception class names.
+        | "badrequesterror"
+        | "notfounderror" => UpstreamErrorKind::InvalidRequest,
         "content_filter" | "content_policy_violation" => UpstreamErrorKind::ContentFiltered,
         _ => return None,
     };

@@ -242,6 +242,7 @@ fn stream_error_codes_map_to_kinds() {
         ("modelStreamErrorException", UpstreamErrorKind::ServerError),
         ("modelTimeoutException", UpstreamErrorKind::Timeout),
         ("validationException", UpstreamErrorKind::InvalidRequest),
+        ("BadRequestError", UpstreamErrorKind::InvalidRequest),
         ("something_new", UpstreamErrorKind::ServerError),
     ];
     for (code, kind) in table {

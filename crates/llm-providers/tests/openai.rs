@@ -447,3 +447,19 @@ async fn error_body_with_status_200_is_typed() {
     assert_eq!(error.kind(), UpstreamErrorKind::Overloaded);
     assert_eq!(error.provider_code(), Some("overloaded_error"));
 }
+
+#[tokio::test]
+async fn bare_error_object_in_stream_is_typed() {
+    // Older vLLM releases send the error object itself as a chunk.
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        "data: {\"object\":\"error\",\"message\":\"This model's maximum context length is 4096 tokens.\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}\n\n",
+    );
+    let server = FakeProvider::single(Reply::sse(support::whole(body.as_bytes()))).await;
+    let collected = collect(compatible(&server).stream(&request("m")).await.unwrap()).await;
+
+    assert_eq!(collected.text(), "Hi");
+    let error = collected.error.unwrap();
+    assert_eq!(error.provider_code(), Some("BadRequestError"));
+    assert_eq!(error.kind(), UpstreamErrorKind::ContextLengthExceeded);
+}

@@ -52,6 +52,12 @@ impl SseHandler for OpenAiStream {
         if let Some(error) = &chunk.error {
             return Err(chunk_error(error));
         }
+        if chunk.object.as_deref() == Some("error") {
+            return Err(stream_error(
+                chunk.kind.as_deref().unwrap_or_default(),
+                chunk.message.as_deref().unwrap_or_default(),
+            ));
+        }
         for choice in chunk.choices.into_iter().filter(|choice| choice.index == 0) {
             if let Some(delta) = choice.delta {
                 if let Some(text) = delta.content.filter(|text| !text.is_empty()) {

@@ -118,6 +118,11 @@ pub(crate) struct ChatCompletionChunk {
     pub(crate) usage: Option<WireUsage>,
     /// An error some servers (vLLM, LiteLLM) send inside the stream.
     pub(crate) error: Option<StreamError>,
+    /// `error` when an older vLLM sends its error object as the chunk itself.
+    pub(crate) object: Option<String>,
+    pub(crate) message: Option<String>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
