@@ -1,6 +1,11 @@
 //! Admission cost per request: one budget reservation plus its settlement,
 //! on each store. Redis runs as a local redis-server child process.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark stops at the first failed setup or store call"
+)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -13,15 +18,30 @@ use shipped_cost::{CostControl, CostStore, LimitsConfig, MemoryStore, SqliteStor
 
 use common::{CENT_MODEL, RedisServer, cent_prices, redis_store, tenant};
 
-fn reserve_and_settle(c: &mut Criterion, name: &str, runtime: &tokio::runtime::Runtime, store: Arc<dyn CostStore>) {
+fn reserve_and_settle(
+    c: &mut Criterion,
+    name: &str,
+    runtime: &tokio::runtime::Runtime,
+    store: Arc<dyn CostStore>,
+) {
     let control = CostControl::new(store, cent_prices(), LimitsConfig::default());
     // A budget no benchmark run can spend.
     let acme = tenant("acme", 1_000_000.0);
-    let input = TokenCount { tokens: 20, estimated: false };
-    let usage = Usage { input_tokens: 20, output_tokens: 8, ..Usage::default() };
+    let input = TokenCount {
+        tokens: 20,
+        estimated: false,
+    };
+    let usage = Usage {
+        input_tokens: 20,
+        output_tokens: 8,
+        ..Usage::default()
+    };
     c.bench_function(name, |bencher| {
         bencher.to_async(runtime).iter(|| async {
-            let mut reservation = control.reserve(&acme, &[CENT_MODEL], input, 64).await.unwrap();
+            let mut reservation = control
+                .reserve(&acme, &[CENT_MODEL], input, 64)
+                .await
+                .unwrap();
             reservation.mark_upstream_called();
             reservation.settle(CENT_MODEL, &usage).await.unwrap()
         });
@@ -29,12 +49,22 @@ fn reserve_and_settle(c: &mut Criterion, name: &str, runtime: &tokio::runtime::R
 }
 
 fn admission(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
-    reserve_and_settle(c, "reserve_settle/memory", &runtime, Arc::new(MemoryStore::new()));
+    reserve_and_settle(
+        c,
+        "reserve_settle/memory",
+        &runtime,
+        Arc::new(MemoryStore::new()),
+    );
 
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = runtime.block_on(SqliteStore::open(dir.path().join("bench.db"))).unwrap();
+    let sqlite = runtime
+        .block_on(SqliteStore::open(dir.path().join("bench.db")))
+        .unwrap();
     reserve_and_settle(c, "reserve_settle/sqlite", &runtime, Arc::new(sqlite));
 
     if let Some(server) = RedisServer::start() {

@@ -1,6 +1,11 @@
 //! The admission flow on the memory store: rate limits on a controlled clock,
 //! reservation guards, budget reset and store construction from config.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed setup or store call fails the test where it happens"
+)]
+
 mod common;
 
 use std::sync::Arc;

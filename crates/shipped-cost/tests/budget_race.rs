@@ -4,6 +4,11 @@
 //! The first case is the classic report: $1.00 budget, $0.985 spent, a worst
 //! case of $0.01 per request and 8 requests released at once; one is admitted.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed setup or store call fails the test where it happens"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -3,6 +3,11 @@
 //! These tests start `redis-server` on 127.0.0.1 and fail when it is not
 //! installed, unless `HELLO_SHIP_SKIP_REDIS=1` is set.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed setup or store call fails the test where it happens"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,5 +1,10 @@
 //! The SQLite store keeps spending across a restart and writes a ledger row per call.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed setup or store call fails the test where it happens"
+)]
+
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,10 @@
 //! ephemeral port, and a price table with round numbers.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test setup stops at the first failure, like the tests themselves"
+)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
