@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod config;
 mod drain;
+mod pipeline;
 mod readiness;
 mod routes;
 mod routes_table;
@@ -81,7 +82,14 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let app = app::App::new(config);
+        let app = match app::App::new(config).await {
+            Ok(app) => app,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "startup_failed");
+                report_error(&format!("{error:#}"));
+                return ExitCode::FAILURE;
+            }
+        };
         match server::serve(app, listener).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {

@@ -1,11 +1,17 @@
-//! Builds the providers behind each configured route.
+//! Builds the provider client behind each configured route, and rebuilds it
+//! when the route's key file changes, so keys rotate without a restart.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use llm_providers::Provider;
+use llm_providers::anthropic::AnthropicProvider;
+use llm_providers::bedrock::{AwsCredentials, BedrockProvider};
 use llm_providers::mock::{MockProvider, MockScript};
+use llm_providers::openai::OpenAiProvider;
+use llm_providers::{BoxFuture, ChatStream, Provider, ProviderError, ProviderRequest, Timeouts};
+use secrecy::SecretString;
+use shipped_core::{Completion, UpstreamErrorKind};
 
 use crate::config::{Config, ProviderKind, RouteSection};
 
@@ -14,7 +20,9 @@ use crate::config::{Config, ProviderKind, RouteSection};
 pub(crate) struct RouteHandle {
     pub(crate) name: String,
     pub(crate) model: String,
-    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) context_window: Option<u32>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) provider: Arc<ReloadingProvider>,
     pub(crate) credential: Credential,
 }
 
@@ -56,6 +64,17 @@ impl Credential {
             ),
         }
     }
+
+    /// Reads the key, trimming the newline that files usually end with.
+    fn read_key(&self) -> Option<String> {
+        let key = match self {
+            Self::Env(variable) => std::env::var(variable).ok()?,
+            Self::File(path) => std::fs::read_to_string(path).ok()?,
+            Self::None | Self::AwsEnv => return None,
+        };
+        let key = key.trim().to_owned();
+        (!key.is_empty()).then_some(key)
+    }
 }
 
 pub(crate) fn build_routes(config: &Config) -> Vec<RouteHandle> {
@@ -63,38 +82,200 @@ pub(crate) fn build_routes(config: &Config) -> Vec<RouteHandle> {
         .file
         .routes
         .iter()
-        .map(|route| RouteHandle {
-            name: route.name.clone(),
-            model: route.model.clone(),
-            provider: build_provider(route),
-            credential: Credential::for_route(route),
+        .map(|route| {
+            let section = route.timeouts.unwrap_or(config.file.timeouts);
+            // Validation has already rejected bad timeouts; the default is a
+            // fallback that keeps this function total.
+            let timeouts = section.to_timeouts().unwrap_or_default();
+            let credential = Credential::for_route(route);
+            let provider = Arc::new(ReloadingProvider::new(
+                route.clone(),
+                timeouts,
+                credential.clone(),
+            ));
+            RouteHandle {
+                name: route.name.clone(),
+                model: route.model.clone(),
+                context_window: route.context_window,
+                timeouts,
+                provider,
+                credential,
+            }
         })
         .collect()
 }
 
-fn build_provider(route: &RouteSection) -> Arc<dyn Provider> {
-    match route.provider {
-        ProviderKind::Mock => {
-            let mock = &route.mock;
-            let mut script = MockScript::default()
-                .time_to_first_token(Duration::from_millis(mock.ttft_ms))
-                .token_delay(Duration::from_millis(mock.token_delay_ms))
-                .directives(mock.directives);
-            if let Some(answer) = &mock.answer {
-                script = script.answer(answer.clone());
-            }
-            Arc::new(MockProvider::new(script))
+/// A route's client, rebuilt when its key changes.
+///
+/// Calls go to the client current at the time of the call; a call in flight
+/// keeps the client it started with.
+#[derive(Debug)]
+pub(crate) struct ReloadingProvider {
+    route: RouteSection,
+    timeouts: Timeouts,
+    credential: Credential,
+    current: RwLock<Arc<dyn Provider>>,
+    /// The key the current client was built with, to detect rotation.
+    loaded_key: Mutex<Option<String>>,
+}
+
+impl ReloadingProvider {
+    fn new(route: RouteSection, timeouts: Timeouts, credential: Credential) -> Self {
+        let key = credential.read_key();
+        let client = build_client(&route, timeouts, key.clone());
+        Self {
+            route,
+            timeouts,
+            credential,
+            current: RwLock::new(client),
+            loaded_key: Mutex::new(key),
         }
-        // TODO: build the OpenAI, Anthropic and Bedrock clients; until then these
-        // routes fail every call and the chain moves on to its next route.
-        ProviderKind::Openai
-        | ProviderKind::OpenaiCompatible
-        | ProviderKind::Anthropic
-        | ProviderKind::Bedrock => Arc::new(MockProvider::new(MockScript::default().fault(
-            llm_providers::mock::MockFault::Status {
-                status: 401,
-                retry_after_secs: None,
-            },
-        ))),
+    }
+
+    fn client(&self) -> Arc<dyn Provider> {
+        match self.current.read() {
+            Ok(client) => Arc::clone(&client),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-reads the key and rebuilds the client if it changed. Cheap enough to
+    /// call every few seconds: one small file read for file-backed keys.
+    pub(crate) fn refresh(&self) {
+        if matches!(self.credential, Credential::None | Credential::AwsEnv) {
+            return;
+        }
+        let key = self.credential.read_key();
+        let Ok(mut loaded) = self.loaded_key.lock() else {
+            return;
+        };
+        if *loaded == key {
+            return;
+        }
+        let client = build_client(&self.route, self.timeouts, key.clone());
+        if let Ok(mut current) = self.current.write() {
+            *current = client;
+        }
+        *loaded = key;
+        tracing::info!(route = %self.route.name, "route_key_reloaded");
+    }
+}
+
+impl Provider for ReloadingProvider {
+    fn kind(&self) -> &'static str {
+        self.route.provider.as_str()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        request: &'a ProviderRequest,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        let client = self.client();
+        Box::pin(async move { client.complete(request).await })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        request: &'a ProviderRequest,
+    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
+        let client = self.client();
+        Box::pin(async move { client.stream(request).await })
+    }
+}
+
+fn build_client(
+    route: &RouteSection,
+    timeouts: Timeouts,
+    key: Option<String>,
+) -> Arc<dyn Provider> {
+    let built: Result<Arc<dyn Provider>, llm_providers::ConfigError> = match route.provider {
+        ProviderKind::Mock => Ok(Arc::new(MockProvider::new(mock_script(route)))),
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+            let mut builder = if route.provider == ProviderKind::Openai {
+                OpenAiProvider::builder()
+            } else {
+                OpenAiProvider::compatible_builder()
+            };
+            if let Some(base_url) = &route.base_url {
+                builder = builder.base_url(base_url.clone());
+            }
+            if let Some(key) = key {
+                builder = builder.api_key(SecretString::from(key));
+            }
+            builder
+                .timeouts(timeouts)
+                .build()
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }
+        ProviderKind::Anthropic => {
+            let mut builder = AnthropicProvider::builder().timeouts(timeouts);
+            if let Some(base_url) = &route.base_url {
+                builder = builder.base_url(base_url.clone());
+            }
+            if let Some(key) = key {
+                builder = builder.api_key(SecretString::from(key));
+            }
+            builder.build().map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }
+        ProviderKind::Bedrock => AwsCredentials::from_env().and_then(|credentials| {
+            let mut builder = BedrockProvider::builder()
+                .region(route.region.clone().unwrap_or_default())
+                .credentials(credentials)
+                .timeouts(timeouts);
+            if let Some(base_url) = &route.base_url {
+                builder = builder.base_url(base_url.clone());
+            }
+            builder.build().map(|p| Arc::new(p) as Arc<dyn Provider>)
+        }),
+    };
+    match built {
+        Ok(client) => client,
+        Err(error) => {
+            // A route that cannot be built (most often: no key yet) fails each
+            // call at once, so the chain moves on, and /ready names the cause.
+            tracing::warn!(route = %route.name, error = %error, "route_unavailable");
+            Arc::new(UnavailableProvider {
+                kind: route.provider.as_str(),
+            })
+        }
+    }
+}
+
+fn mock_script(route: &RouteSection) -> MockScript {
+    let mock = &route.mock;
+    let mut script = MockScript::default()
+        .time_to_first_token(Duration::from_millis(mock.ttft_ms))
+        .token_delay(Duration::from_millis(mock.token_delay_ms))
+        .directives(mock.directives);
+    if let Some(answer) = &mock.answer {
+        script = script.answer(answer.clone());
+    }
+    script
+}
+
+/// The client of a route whose configuration is incomplete: every call fails
+/// as an authentication error without touching the network.
+#[derive(Debug)]
+struct UnavailableProvider {
+    kind: &'static str,
+}
+
+impl Provider for UnavailableProvider {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn complete<'a>(
+        &'a self,
+        _request: &'a ProviderRequest,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        Box::pin(async { Err(ProviderError::new(UpstreamErrorKind::Authentication)) })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        _request: &'a ProviderRequest,
+    ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
+        Box::pin(async { Err(ProviderError::new(UpstreamErrorKind::Authentication)) })
     }
 }

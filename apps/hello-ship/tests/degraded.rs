@@ -9,11 +9,14 @@ use serde_json::{Value, json};
 use support::{Server, Sse, client, parse_sse, tokens_text};
 
 const FAILING_THEN_OK: &str = r#"
+[retry]
+base_delay_ms = 1
+max_delay_ms = 5
 [[routes]]
 name = "primary"
 provider = "mock"
 model = "m1"
-mock = { directives = true }
+mock = { answer = "One. Two. Three. Four.", directives = true }
 [[routes]]
 name = "secondary"
 provider = "mock"
@@ -22,6 +25,9 @@ mock = { answer = "from secondary" }
 "#;
 
 const ALL_FAILING: &str = r#"
+[retry]
+base_delay_ms = 1
+max_delay_ms = 5
 [[routes]]
 name = "only"
 provider = "mock"
@@ -44,11 +50,13 @@ async fn chat_falls_back_to_second_route() {
     assert_eq!(body["answer"], "from secondary");
     assert_eq!(body["model_route"], "secondary");
     assert_eq!(body["degraded"], false);
-    let failed = server
-        .wait_for_log("route_failed", None, Duration::from_secs(2))
-        .expect("route failure logged");
-    assert_eq!(failed["route"], "primary");
-    assert_eq!(failed["error_kind"], "overloaded");
+    let fallback = server
+        .wait_for_log("falling back", None, Duration::from_secs(2))
+        .expect("fallback logged");
+    assert_eq!(fallback["route"], "secondary");
+    assert_eq!(fallback["from_route"], "primary");
+    assert_eq!(fallback["error_kind"], "overloaded");
+    assert!(fallback["request_id"].as_str().unwrap().starts_with("req_"));
 }
 
 #[tokio::test]
@@ -100,9 +108,11 @@ async fn chat_is_503_when_degraded_is_off() {
 #[tokio::test]
 async fn stream_fails_over_before_first_token() {
     let server = Server::with_config(FAILING_THEN_OK);
+    // The first token is produced but stays in the sentence buffer, so the
+    // failure is still invisible to the client.
     let body = client()
         .post(server.url("/chat/stream"))
-        .json(&json!({"message": "mock:fail_after=0"}))
+        .json(&json!({"message": "mock:fail_after=1"}))
         .send()
         .await
         .unwrap()
@@ -146,7 +156,7 @@ async fn stream_error_frame_after_tokens() {
     assert_eq!(error["type"], "error");
     assert_eq!(error["message"], "stream_failed");
     assert_eq!(error["code"], "upstream_overloaded");
-    assert_eq!(error["tokens_emitted"], 3);
+    assert_eq!(error["tokens_emitted"], 2);
     assert_eq!(error["request_id"], request_id.as_str());
     assert!(error["incident_id"].as_str().unwrap().starts_with("INC-"));
     assert!(
@@ -162,7 +172,7 @@ async fn stream_error_frame_after_tokens() {
         )
         .unwrap();
     assert_eq!(done["status"], "error");
-    assert_eq!(done["tokens_emitted"], 3);
+    assert_eq!(done["tokens_emitted"], 2);
 }
 
 #[tokio::test]

@@ -22,18 +22,11 @@ pub(crate) fn apply_env_overrides(
     if let Some(listen) = lookup("HELLO_SHIP_LISTEN") {
         file.server.listen = listen;
     }
-    if let Some(value) = number(lookup, "MAX_OUTPUT_TOKENS")? {
-        file.limits.max_output_tokens = value;
-    }
-    if let Some(value) = number(lookup, "MAX_INPUT_TOKENS")? {
-        file.limits.max_input_tokens = value;
-    }
-    if let Some(value) = number(lookup, "RPM_PER_TENANT")? {
-        file.limits.rpm_per_tenant = value;
-    }
-    if let Some(value) = number(lookup, "RPM_PER_USER")? {
-        file.limits.rpm_per_user = value;
-    }
+    file.limits
+        .apply_env(lookup)
+        .map_err(|error| ConfigError::Invalid {
+            problems: vec![format!("{}: {}", error.setting(), error.message())],
+        })?;
 
     if let Some(provider) = lookup("LLM_PROVIDER") {
         let kind = parse_provider(&provider)?;
@@ -101,24 +94,6 @@ fn set_fallback_model(file: &mut ConfigFile, chain: &[String], model: String) {
     file.models.entry("default".to_owned()).or_default().chain = new_chain;
 }
 
-fn number(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    variable: &'static str,
-) -> Result<Option<u32>, ConfigError> {
-    let Some(value) = lookup(variable) else {
-        return Ok(None);
-    };
-    value
-        .trim()
-        .parse::<u32>()
-        .map(Some)
-        .map_err(|_| ConfigError::Env {
-            variable,
-            value,
-            expected: "expected a whole number such as 1024",
-        })
-}
-
 fn parse_provider(value: &str) -> Result<ProviderKind, ConfigError> {
     match value.trim() {
         "openai" => Ok(ProviderKind::Openai),
@@ -163,7 +138,7 @@ mod tests {
     fn limits_are_overridden() {
         let file = apply(&[("MAX_OUTPUT_TOKENS", "256"), ("RPM_PER_TENANT", "9")]).unwrap();
         assert_eq!(file.limits.max_output_tokens, 256);
-        assert_eq!(file.limits.rpm_per_tenant, 9);
+        assert_eq!(file.limits.rpm_per_tenant, Some(9));
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
+use shipped_cost::{LimitsConfig, PriceConfig, StateConfig, TenantConfig};
+use shipped_guard::{GuardrailsConfig, GuardrailsOverride};
 
 /// The whole file. Every section is optional; unknown keys are errors so that a
 /// typo never silently falls back to a default.
@@ -11,10 +13,22 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ConfigFile {
     pub(crate) server: ServerSection,
-    pub(crate) limits: LimitsSection,
+    pub(crate) limits: LimitsConfig,
+    pub(crate) timeouts: TimeoutsSection,
+    pub(crate) retry: RetrySection,
+    pub(crate) breaker: BreakerSection,
     pub(crate) routes: Vec<RouteSection>,
     pub(crate) models: BTreeMap<String, ModelSection>,
     pub(crate) degraded: DegradedSection,
+    pub(crate) tenants: Vec<TenantConfig>,
+    /// USD per million tokens, by model id; merged over the built-in table.
+    pub(crate) prices: BTreeMap<String, PriceConfig>,
+    /// Where budgets and rate limits live; `None` means the default for the
+    /// mode (memory for `--demo`, an SQLite file otherwise).
+    pub(crate) state: Option<StateConfig>,
+    pub(crate) guardrails: GuardrailsConfig,
+    /// Per-tenant guardrail settings, by tenant id, replacing global fields.
+    pub(crate) tenant_guardrails: BTreeMap<String, GuardrailsOverride>,
 }
 
 /// `[server]`
@@ -58,39 +72,85 @@ impl ServerSection {
     }
 }
 
-/// `[limits]`
-#[derive(Debug, Clone, Deserialize)]
+/// `[retry]`: retries of one route and the retry budget.
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct LimitsSection {
-    /// Output-token cap for every request (`MAX_OUTPUT_TOKENS`).
-    pub(crate) max_output_tokens: u32,
-    /// Input-token limit for every request.
-    pub(crate) max_input_tokens: u32,
-    /// Requests per minute per tenant (`RPM_PER_TENANT`).
-    pub(crate) rpm_per_tenant: u32,
-    /// Requests per minute per end user.
-    pub(crate) rpm_per_user: u32,
+pub(crate) struct RetrySection {
+    /// Calls to one route per request, the first included.
+    pub(crate) max_attempts: u32,
+    pub(crate) base_delay_ms: u64,
+    pub(crate) max_delay_ms: u64,
+    /// Longest `Retry-After` worth waiting for; a longer one moves to the next route.
+    pub(crate) retry_after_cap_secs: u64,
+    /// Share of traffic that retries may add, e.g. 0.2 for 20 %.
+    pub(crate) budget_ratio: f64,
+    /// Time after which no new attempt starts, over all attempts and routes.
+    pub(crate) deadline_secs: u64,
 }
 
-impl Default for LimitsSection {
+impl Default for RetrySection {
     fn default() -> Self {
         Self {
-            max_output_tokens: 1024,
-            max_input_tokens: 16_000,
-            rpm_per_tenant: 600,
-            rpm_per_user: 60,
+            max_attempts: 3,
+            base_delay_ms: 500,
+            max_delay_ms: 8000,
+            retry_after_cap_secs: 20,
+            budget_ratio: 0.2,
+            deadline_secs: 60,
         }
     }
 }
 
-impl LimitsSection {
-    pub(crate) fn check(&self, problems: &mut Vec<String>) {
-        if self.max_output_tokens == 0 {
-            problems.push("limits.max_output_tokens: must be at least 1".into());
+/// `[breaker]`: when a failing route is skipped.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct BreakerSection {
+    /// Consecutive failures that open the circuit; 0 turns breaking off.
+    pub(crate) failure_threshold: u32,
+    /// How long an open circuit skips its route before one probe.
+    pub(crate) cool_down_secs: u64,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cool_down_secs: 30,
         }
-        if self.max_input_tokens == 0 {
-            problems.push("limits.max_input_tokens: must be at least 1".into());
+    }
+}
+
+/// `[timeouts]`, and a route's `timeouts` override: deadlines per stage of a
+/// provider call, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TimeoutsSection {
+    pub(crate) connect_ms: u64,
+    pub(crate) first_token_ms: u64,
+    pub(crate) idle_ms: u64,
+    pub(crate) total_ms: u64,
+}
+
+impl Default for TimeoutsSection {
+    fn default() -> Self {
+        Self {
+            connect_ms: 5_000,
+            first_token_ms: 30_000,
+            idle_ms: 30_000,
+            total_ms: 300_000,
         }
+    }
+}
+
+impl TimeoutsSection {
+    pub(crate) fn to_timeouts(self) -> Result<llm_providers::Timeouts, llm_providers::ConfigError> {
+        use std::time::Duration;
+        llm_providers::Timeouts::try_new(
+            Duration::from_millis(self.connect_ms),
+            Duration::from_millis(self.first_token_ms),
+            Duration::from_millis(self.idle_ms),
+            Duration::from_millis(self.total_ms),
+        )
     }
 }
 
@@ -138,6 +198,9 @@ pub(crate) struct RouteSection {
     /// Context window in tokens, used to pick a larger route on overflow.
     #[serde(default)]
     pub(crate) context_window: Option<u32>,
+    /// Stage deadlines for this route; `[timeouts]` when absent.
+    #[serde(default)]
+    pub(crate) timeouts: Option<TimeoutsSection>,
     /// Behaviour of a `mock` route.
     #[serde(default)]
     pub(crate) mock: MockSection,
@@ -162,11 +225,11 @@ pub(crate) struct MockSection {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ModelSection {
     pub(crate) chain: Vec<String>,
-    // TODO: enforce the fallback request cap and continuation mode in the chain.
-    #[expect(dead_code, reason = "parsed and validated, not yet enforced")]
+    /// Requests per minute each route after the first may take; 300 when absent.
     #[serde(default)]
     pub(crate) fallback_rpm: Option<u32>,
-    #[expect(dead_code, reason = "parsed and validated, not yet enforced")]
+    /// Whether a stream cut after tokens were sent asks the next route to
+    /// continue the partial answer.
     #[serde(default)]
     pub(crate) continue_on_fallback: bool,
 }
@@ -201,6 +264,7 @@ impl ConfigFile {
             api_key_file: None,
             region: None,
             context_window: None,
+            timeouts: None,
             mock: MockSection {
                 answer: None,
                 ttft_ms: 150,
@@ -229,6 +293,7 @@ impl ConfigFile {
             api_key_file: None,
             region: None,
             context_window: Some(128_000),
+            timeouts: None,
             mock: MockSection::default(),
         }];
     }
@@ -270,6 +335,10 @@ impl ConfigFile {
                     "routes[{index}].base_url: an openai-compatible route needs the server's URL, e.g. http://127.0.0.1:8000/v1"
                 ));
             }
+            let timeouts = route.timeouts.unwrap_or(self.timeouts);
+            if let Err(error) = timeouts.to_timeouts() {
+                problems.push(format!("routes[{index}].timeouts: {error}"));
+            }
             if route.provider == ProviderKind::Bedrock && route.region.is_none() {
                 problems.push(format!(
                     "routes[{index}].region: a bedrock route needs its AWS region, e.g. us-east-1"
@@ -277,6 +346,9 @@ impl ConfigFile {
             }
         }
 
+        if let Err(error) = self.timeouts.to_timeouts() {
+            problems.push(format!("timeouts: {error}"));
+        }
         if !self.models.contains_key("default") && !self.routes.is_empty() {
             let chain = self.routes.iter().map(|r| r.name.clone()).collect();
             self.models.insert(

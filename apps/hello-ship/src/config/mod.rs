@@ -4,6 +4,7 @@
 //! `HELLO_SHIP_CONFIG`), then environment overrides, then command-line flags.
 //! [`Config::validate`] reports every problem at once, each naming its setting.
 
+mod checks;
 mod env;
 mod file;
 
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub(crate) use env::apply_env_overrides;
-pub(crate) use file::{ConfigFile, ProviderKind, RouteSection};
+pub(crate) use file::{ConfigFile, ProviderKind, RouteSection, TimeoutsSection};
 
 /// A configuration problem, named by its setting.
 #[derive(Debug, thiserror::Error)]
@@ -83,8 +84,12 @@ impl Config {
             }
         };
         file.server.check(&mut problems);
-        file.limits.check(&mut problems);
+        if let Err(error) = file.limits.validate() {
+            problems.push(format!("{}: {}", error.setting(), error.message()));
+        }
         file.check_routes(&mut problems);
+        file.check_cost(&mut problems);
+        file.check_guardrails(&mut problems);
         if file.degraded.enabled && file.degraded.message.trim().is_empty() {
             problems
                 .push("degraded.message: must not be empty while degraded.enabled is true".into());
@@ -118,6 +123,24 @@ mod tests {
             message: e.to_string(),
         })?;
         Config::validate(file, false)
+    }
+
+    #[test]
+    fn bad_tenant_and_price_are_named() {
+        let text = r#"
+            [[tenants]]
+            id = "acme"
+            key_sha256 = "not-hex"
+            [prices."gpt-x"]
+            input = -1.0
+            output = 1.0
+            [guardrails]
+            input_deny_patterns = ["(unclosed"]
+        "#;
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains("tenants[0]"), "{error}");
+        assert!(error.contains("prices"), "{error}");
+        assert!(error.contains("(unclosed"), "{error}");
     }
 
     #[test]

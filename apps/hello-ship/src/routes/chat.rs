@@ -1,19 +1,20 @@
 //! `POST /chat`: a complete JSON answer.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::Serialize;
-use shipped_core::{ApiErrorKind, IncidentId, RequestContext, RequestId};
+use shipped_core::{ChatRequest, RequestContext, RequestId};
+use shipped_cost::RateStatus;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::chain::{self, routes_for};
-use super::input::{ChatInput, read_chat_input};
-use super::outcome::{CompletionLog, UsageBody};
+use super::input::InputFormat;
 use crate::app::App;
-use crate::server::response::{ApiError, Body, json};
+use crate::pipeline::{CompletionLog, UsageBody, admit, complete};
+use crate::server::response::{Body, json};
 
 #[derive(Debug, Serialize)]
 struct ChatResponse<'a> {
@@ -45,10 +46,8 @@ pub(crate) fn request_span(request_id: &RequestId, path: &'static str) -> tracin
 }
 
 /// Records the parsed request context on the current span and logs the start.
-pub(crate) fn record_start(input: &ChatInput) {
-    let context: &RequestContext = &input.context;
+pub(crate) fn record_start(context: &RequestContext, chat: &ChatRequest) {
     let span = tracing::Span::current();
-    span.record("tenant_id", context.tenant_id.as_deref());
     span.record("user_id", context.user_id.as_deref());
     span.record("feature", context.feature.as_deref());
     span.record("model", context.model.as_str());
@@ -56,38 +55,46 @@ pub(crate) fn record_start(input: &ChatInput) {
     if let Some(traceparent) = &context.traceparent {
         span.record("trace_id", traceparent.get(3..35));
     }
-    // NOTE: a rough estimate of four characters per token; the provider's
-    // reported usage replaces it in the completion event.
-    let input_tokens_est = (input.chat.total_chars() as u64).div_ceil(4);
+    // NOTE: four characters per token, before the tokenizer counts them; the
+    // provider's reported usage replaces it in the completion event.
+    let input_tokens_est = (chat.total_chars() as u64).div_ceil(4);
     tracing::info!(
         input_tokens_est,
-        max_tokens = input.chat.max_tokens,
-        messages = input.chat.messages.len(),
+        requested_max_tokens = chat.max_tokens,
+        messages = chat.messages.len(),
         stream = context.stream,
         "request_started"
     );
 }
 
-/// Rejects a request while the server drains, or returns the in-flight guard.
-pub(crate) fn admit(app: &Arc<App>) -> Result<crate::drain::InFlight, ApiError> {
-    if app.drain.is_draining() {
-        return Err(ApiError::new(
-            ApiErrorKind::ServiceUnavailable,
-            "the server is shutting down; retry the request",
-        )
-        .retry_after(1));
+/// Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds) when a rate
+/// limit applies.
+pub(crate) fn rate_limit_headers(headers: &mut HeaderMap, status: Option<RateStatus>) {
+    if let Some(status) = status {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(status.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(status.remaining));
+        headers.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from(ceil_secs(status.reset)),
+        );
     }
-    Ok(app.drain.enter())
 }
 
-pub(crate) fn reject(
-    log: &mut CompletionLog,
-    error: ApiError,
-    request_id: &RequestId,
-) -> Response<Body> {
-    log.error_kind = Some(error.kind().as_str());
-    log.finish("rejected", error.kind().status());
-    error.into_response(request_id)
+pub(crate) fn ceil_secs(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+/// Adds `Server-Timing` with the gateway's own time and the upstream time, in
+/// milliseconds.
+pub(crate) fn server_timing(headers: &mut HeaderMap, log: &CompletionLog) {
+    let value = format!(
+        "gateway;dur={:.3}, upstream;dur={:.3}",
+        log.overhead().as_secs_f64() * 1000.0,
+        log.upstream_time().as_secs_f64() * 1000.0
+    );
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("server-timing", value);
+    }
 }
 
 pub(crate) async fn chat(
@@ -97,71 +104,42 @@ pub(crate) async fn chat(
 ) -> Response<Body> {
     let span = request_span(&request_id, "/chat");
     async move {
-        let mut log = CompletionLog::start(false);
-        let _in_flight = match admit(&app) {
-            Ok(guard) => guard,
-            Err(error) => return reject(&mut log, error, &request_id),
+        let mut log = CompletionLog::start(app.metrics.clone(), "/chat", false);
+        let admitted = match admit(
+            &app,
+            request,
+            request_id.clone(),
+            InputFormat::Native,
+            false,
+            &mut log,
+        )
+        .await
+        {
+            Ok(admitted) => admitted,
+            Err(error) => return error.into_response(&request_id),
         };
-        let input = match read_chat_input(&app, request, request_id.clone(), false).await {
-            Ok(input) => input,
-            Err(error) => return reject(&mut log, error, &request_id),
+        let rate_status = admitted.rate_status;
+        let answer = match complete(&app, admitted, &mut log).await {
+            Ok(answer) => answer,
+            Err(error) => return error.into_response(&request_id),
         };
-        record_start(&input);
 
-        let routes = routes_for(&app, &input.context.model);
-        match chain::complete(&routes, &input.context, &input.chat).await {
-            Ok((route, completion)) => {
-                log.model_route = Some(route.name.clone());
-                log.route_index = Some(route.index);
-                log.usage = completion.usage;
-                log.finish_reason = Some(completion.finish_reason);
-                log.finish("ok", 200);
-                let body = ChatResponse {
-                    answer: &completion.text,
-                    request_id: request_id.as_str(),
-                    model_route: Some(&route.name),
-                    usage: completion.usage.into(),
-                    cost_usd: log.cost_usd,
-                    degraded: false,
-                    incident_id: None,
-                    finish_reason: Some(completion.finish_reason.as_str()),
-                };
-                json(StatusCode::OK, &body)
-            }
-            Err(error) => {
-                log.error_kind = error.as_ref().map(|e| e.kind().as_str());
-                degraded(&app, &mut log, &request_id)
-            }
-        }
+        let degraded = answer.incident_id.is_some();
+        let body = ChatResponse {
+            answer: &answer.text,
+            request_id: request_id.as_str(),
+            model_route: answer.route.as_deref(),
+            usage: answer.usage.into(),
+            cost_usd: answer.cost_usd,
+            degraded,
+            incident_id: answer.incident_id.as_ref().map(|id| id.as_str()),
+            finish_reason: (!degraded).then(|| answer.finish_reason.as_str()),
+        };
+        let mut response = json(StatusCode::OK, &body);
+        rate_limit_headers(response.headers_mut(), rate_status);
+        server_timing(response.headers_mut(), &log);
+        response
     }
     .instrument(span)
     .await
-}
-
-fn degraded(app: &App, log: &mut CompletionLog, request_id: &RequestId) -> Response<Body> {
-    let settings = &app.config.file.degraded;
-    if !settings.enabled {
-        log.finish("error", 503);
-        return ApiError::new(
-            ApiErrorKind::ServiceUnavailable,
-            "no model route could answer; try again in a few minutes",
-        )
-        .retry_after(30)
-        .into_response(request_id);
-    }
-    let incident_id = IncidentId::generate();
-    tracing::warn!(incident_id = %incident_id, fallback_tier = "static", "degraded_answer");
-    log.incident_id = Some(incident_id.clone());
-    log.finish("degraded", 200);
-    let body = ChatResponse {
-        answer: &settings.message,
-        request_id: request_id.as_str(),
-        model_route: None,
-        usage: log.usage.into(),
-        cost_usd: log.cost_usd,
-        degraded: true,
-        incident_id: Some(incident_id.as_str()),
-        finish_reason: None,
-    };
-    json(StatusCode::OK, &body)
 }

@@ -34,6 +34,13 @@ struct MessageBody {
     content: String,
 }
 
+/// The wire format of a chat request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputFormat {
+    /// hello-ship's own `{message | messages, ...}` body.
+    Native,
+}
+
 /// A validated chat request and its context.
 #[derive(Debug)]
 pub(crate) struct ChatInput {
@@ -46,8 +53,10 @@ pub(crate) async fn read_chat_input(
     app: &App,
     request: Request<Incoming>,
     request_id: RequestId,
+    format: InputFormat,
     stream: bool,
 ) -> Result<ChatInput, ApiError> {
+    let InputFormat::Native = format;
     let server = &app.config.file.server;
     check_content_type(&request)?;
 
@@ -91,7 +100,7 @@ pub(crate) async fn read_chat_input(
     if let Some(model) = label(body.model, "model")? {
         context.model = model;
     }
-    if !app.aliases.contains_key(&context.model) {
+    if !app.chains.contains_key(&context.model) {
         return Err(ApiError::invalid(format!(
             "unknown model {:?}; configured models: {}",
             context.model,
@@ -100,12 +109,11 @@ pub(crate) async fn read_chat_input(
     }
 
     let messages = messages(body.message, body.messages, server.max_message_chars)?;
-    let cap = app.config.file.limits.max_output_tokens;
-    let max_tokens = match body.max_tokens {
-        Some(0) => return Err(ApiError::invalid("max_tokens must be at least 1")),
-        Some(requested) => requested.min(cap),
-        None => cap,
-    };
+    // The effective cap (request, tenant and server limits) is applied at
+    // admission; here only the request's own value is checked.
+    if body.max_tokens == Some(0) {
+        return Err(ApiError::invalid("max_tokens must be at least 1"));
+    }
     if let Some(temperature) = body.temperature {
         if !(0.0..=2.0).contains(&temperature) {
             return Err(ApiError::invalid(format!(
@@ -114,7 +122,7 @@ pub(crate) async fn read_chat_input(
         }
     }
     let mut chat = ChatRequest::new(messages);
-    chat.max_tokens = Some(max_tokens);
+    chat.max_tokens = body.max_tokens;
     chat.temperature = body.temperature;
     Ok(ChatInput { context, chat })
 }

@@ -1,8 +1,9 @@
 //! Route handlers.
 
-mod chain;
 pub(crate) mod chat;
 pub(crate) mod health;
-mod input;
-mod outcome;
+pub(crate) mod input;
+pub(crate) mod metrics;
+pub(crate) mod page;
+mod sse;
 pub(crate) mod stream;

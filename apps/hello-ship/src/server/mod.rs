@@ -109,6 +109,9 @@ fn spawn_readiness_refresh(app: Arc<App>) {
         let mut interval = tokio::time::interval(REFRESH_INTERVAL);
         loop {
             interval.tick().await;
+            for route in &app.routes {
+                route.provider.refresh();
+            }
             app.readiness.refresh(&app.routes);
         }
     });

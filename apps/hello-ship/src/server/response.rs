@@ -42,6 +42,8 @@ pub(crate) struct ApiError {
     message: String,
     retry_after_secs: Option<u64>,
     allow: Option<&'static str>,
+    /// `X-RateLimit-Limit`, `-Remaining` and `-Reset` (seconds).
+    rate_limit: Option<(u32, u32, u64)>,
 }
 
 impl ApiError {
@@ -51,6 +53,7 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
             allow: None,
+            rate_limit: None,
         }
     }
 
@@ -61,6 +64,18 @@ impl ApiError {
     /// Adds a `Retry-After` header, in seconds.
     pub(crate) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// Adds the `X-RateLimit-*` headers of a rate-limited request.
+    pub(crate) fn rate_limit_headers(
+        mut self,
+        limit: u32,
+        remaining: u32,
+        reset: std::time::Duration,
+    ) -> Self {
+        let reset_secs = reset.as_secs() + u64::from(reset.subsec_nanos() > 0);
+        self.rate_limit = Some((limit, remaining, reset_secs));
         self
     }
 
@@ -101,6 +116,12 @@ impl ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some((limit, remaining, reset)) = self.rate_limit {
+            let headers = response.headers_mut();
+            headers.insert("x-ratelimit-limit", HeaderValue::from(limit));
+            headers.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
+            headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
         }
         if let Some(allow) = self.allow {
             response

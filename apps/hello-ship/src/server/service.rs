@@ -65,16 +65,22 @@ async fn route(app: Arc<App>, request: Request<Incoming>, request_id: RequestId)
     match (method, path) {
         (&Method::GET | &Method::HEAD, "/health") => routes::health::health(),
         (&Method::GET | &Method::HEAD, "/ready") => routes::health::ready(&app),
+        (&Method::GET | &Method::HEAD, "/metrics") => routes::metrics::metrics(&app),
+        (&Method::GET | &Method::HEAD, "/") => routes::page::index(request.headers()),
+        (&Method::GET | &Method::HEAD, "/app.js") => routes::page::app_js(request.headers()),
+        (&Method::GET | &Method::HEAD, "/style.css") => routes::page::style_css(request.headers()),
         (&Method::POST, "/chat") => routes::chat::chat(app, request, request_id).await,
         (&Method::POST, "/chat/stream") => {
             routes::stream::chat_stream(app, request, request_id).await
         }
-        (_, "/health" | "/ready") => method_not_allowed(method, path, "GET, HEAD", &request_id),
+        (_, "/health" | "/ready" | "/metrics" | "/" | "/app.js" | "/style.css") => {
+            method_not_allowed(method, path, "GET, HEAD", &request_id)
+        }
         (_, "/chat" | "/chat/stream") => method_not_allowed(method, path, "POST", &request_id),
         _ => ApiError::new(
             ApiErrorKind::NotFound,
             format!(
-                "no route for {method} {path}; the API has /health, /ready, /chat and /chat/stream"
+                "no route for {method} {path}; the API has /, /health, /ready, /metrics, /chat and /chat/stream"
             ),
         )
         .into_response(&request_id),

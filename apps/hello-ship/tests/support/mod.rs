@@ -28,8 +28,11 @@ impl Server {
     }
 
     /// Starts hello-ship with `config` (TOML text) as its configuration file.
+    /// Unless the text configures them itself, a tenant with the key
+    /// [`TEST_KEY`] and an in-memory state store are added, so every request of
+    /// [`client`] is authenticated and nothing is written to disk.
     pub(crate) fn with_config(config: &str) -> Self {
-        Self::start(&[], Some(config), &[])
+        Self::start(&[], Some(&with_test_tenant(config)), &[])
     }
 
     /// Starts hello-ship with extra arguments, an optional config file and
@@ -163,9 +166,37 @@ impl Drop for Server {
     }
 }
 
-/// A client with no proxy, so requests to 127.0.0.1 never leave the machine.
+/// The bearer key of the tenant that [`Server::with_config`] adds.
+pub(crate) const TEST_KEY: &str = "test-key-0001";
+
+/// SHA-256 of [`TEST_KEY`], as the configuration stores it.
+pub(crate) const TEST_KEY_SHA256: &str =
+    "d79a134e830cca9feba8d8769d611a158467f6a5ad5a099de8c4489a16e08a2c";
+
+/// Appends the test tenant and a memory store to `config` where it sets none.
+pub(crate) fn with_test_tenant(config: &str) -> String {
+    let mut text = config.to_owned();
+    if !text.contains("[state]") {
+        text.push_str("\n[state]\nbackend = \"memory\"\n");
+    }
+    if !text.contains("[[tenants]]") {
+        text.push_str(&format!(
+            "\n[[tenants]]\nid = \"test\"\nkey_sha256 = \"{TEST_KEY_SHA256}\"\n"
+        ));
+    }
+    text
+}
+
+/// A client with no proxy, so requests to 127.0.0.1 never leave the machine,
+/// that sends [`TEST_KEY`] as its bearer key.
 pub(crate) fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {TEST_KEY}")).expect("ASCII key"),
+    );
     reqwest::Client::builder()
+        .default_headers(headers)
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
