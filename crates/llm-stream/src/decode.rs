@@ -1,5 +1,5 @@
-use std::mem;
 use std::time::Duration;
+use std::{fmt, mem};
 
 use bytes::{Buf, BytesMut};
 
@@ -112,7 +112,6 @@ pub enum DecodeError {
 ///
 /// assert!(decoder.finish().is_ok());
 /// ```
-#[derive(Debug)]
 pub struct Decoder {
     /// Bytes pushed but not yet read as lines.
     buf: BytesMut,
@@ -131,7 +130,7 @@ pub struct Decoder {
 }
 
 /// The buffers that the standard associates with a stream being parsed.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Fields {
     data: String,
     event_type: String,
@@ -147,6 +146,21 @@ enum Step {
     Continue,
     Dispatch(Event),
     TooLarge,
+}
+
+// Shows sizes and state only, because the buffers contain the streamed
+// content, which must not reach logs.
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered_bytes", &self.buf.len())
+            .field("pending_data_bytes", &self.fields.data.len())
+            .field("max_size", &self.max_size)
+            .field("failed", &self.failed)
+            .field("last_event_id", &self.fields.last_event_id)
+            .field("retry", &self.fields.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Decoder {
@@ -653,6 +667,20 @@ mod tests {
         assert_eq!(decoder.next_event(), None);
         decoder.push(b"data\n\n");
         assert_eq!(decoder.next_event().unwrap().unwrap().data, "");
+    }
+
+    #[test]
+    fn debug_output_omits_content() {
+        let mut decoder = Decoder::new();
+        decoder.push(b"data: secret\n\ndata: private\ndata: part");
+        assert!(decoder.next_event().is_some());
+        assert!(decoder.next_event().is_none());
+
+        let debug = format!("{decoder:?}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(!debug.contains("private"), "{debug}");
+        assert!(!debug.contains("part"), "{debug}");
+        assert!(debug.contains("pending_data_bytes: 8"), "{debug}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-use std::mem;
+use std::{fmt, mem};
 
 /// Default for [`SentenceBuffer::max_len`], in bytes.
 const DEFAULT_MAX_LEN: usize = 2048;
@@ -66,7 +66,7 @@ const MAX_SPACES: usize = 16;
 /// assert_eq!(buffer.flush().as_deref(), Some(" Done"));
 /// assert_eq!(buffer.flush(), None);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SentenceBuffer {
     buf: String,
     max_len: usize,
@@ -94,6 +94,17 @@ enum Abbreviation {
     Never,
     /// Ends a sentence only when a capital letter follows, such as `etc.`.
     BeforeCapital,
+}
+
+// Shows sizes only, because the pending text is model output that must not
+// reach logs before a guardrail has checked it.
+impl fmt::Debug for SentenceBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentenceBuffer")
+            .field("pending_bytes", &self.buf.len())
+            .field("max_len", &self.max_len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SentenceBuffer {
@@ -348,6 +359,15 @@ fn between_digits(text: &str, start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_omits_pending_text() {
+        let mut buffer = SentenceBuffer::new();
+        assert!(buffer.push("my card is 4111").is_empty());
+        let debug = format!("{buffer:?}");
+        assert!(!debug.contains("4111"), "{debug}");
+        assert!(debug.contains("pending_bytes: 15"), "{debug}");
+    }
 
     #[test]
     fn letter_dot_runs() {
