@@ -33,7 +33,7 @@ pub struct BudgetExceeded {
     pub requested: Nanodollars,
 }
 
-/// Why a request was not admitted.
+/// Reasons a request is not admitted.
 #[derive(Debug, thiserror::Error)]
 pub enum AdmissionError {
     /// A tenant or user rate limit was reached (429).
@@ -49,7 +49,7 @@ pub enum AdmissionError {
 }
 
 impl AdmissionError {
-    /// What the client is told, with its HTTP status.
+    /// Returns the error kind the client receives, with its HTTP status.
     ///
     /// ```
     /// use std::time::Duration;
@@ -75,7 +75,7 @@ impl AdmissionError {
         }
     }
 
-    /// The wait before a retry can succeed, if there is one.
+    /// Returns the wait before a retry can succeed, if there is one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited(limited) => Some(limited.retry_after),

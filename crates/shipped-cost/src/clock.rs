@@ -11,7 +11,8 @@ const MICROS_PER_DAY: u64 = 86_400 * 1_000_000;
 /// A source of wall-clock time in microseconds since the Unix epoch.
 ///
 /// Budgets reset at UTC midnight and rate limits count real time, so both read
-/// the wall clock; tokio's paused clock does not move it, hence this trait.
+/// the wall clock. Tokio's paused clock does not move it, so tests inject a
+/// [`ManualClock`] through this trait.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Microseconds since 1970-01-01T00:00:00Z.
     fn now_micros(&self) -> u64;
@@ -30,7 +31,7 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to, for tests. Clones share the time.
+/// A clock that moves only when a test sets or advances it. Clones share the time.
 ///
 /// ```
 /// use std::time::Duration;

@@ -9,7 +9,7 @@
 //! 3. [`CostControl::max_output_tokens`] gives the output cap to send upstream.
 //! 4. [`CostControl::check_rate`] counts the request against the tenant's and
 //!    the user's rate (429 with `Retry-After`).
-//! 5. [`CostControl::reserve`] atomically holds the worst-case cost against the
+//! 5. [`CostControl::reserve`] atomically reserves the worst-case cost against the
 //!    tenant's daily budget (429 with `Retry-After` until UTC midnight).
 //! 6. After the call, [`Reservation::settle`] replaces the reservation with the
 //!    cost of the reported usage, from [`PriceTable::cost_usd`].
@@ -36,7 +36,7 @@
 //!
 //! let request = ChatRequest::new(vec![ChatMessage::user("hi")]);
 //! let input = control.count_input("gpt-4o-mini", &request).unwrap();
-//! // 64 output tokens of gpt-4o-mini cost at most 38.4 micro-dollars.
+//! // Each reservation takes the worst case of 8 input and 64 output tokens: 39.6 micro-dollars.
 //! let first = control.reserve(&tenant, &["gpt-4o-mini"], input, 64).await.unwrap();
 //! let second = control.reserve(&tenant, &["gpt-4o-mini"], input, 64).await.unwrap();
 //! // A third would take the worst case over the 100 micro-dollar budget.

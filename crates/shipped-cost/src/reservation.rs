@@ -11,12 +11,13 @@ use crate::{Clock, Cost, Nanodollars, PriceTable, UtcDay};
 /// A held part of a tenant's daily budget, for one call.
 ///
 /// Settle it with the call's usage ([`settle`](Self::settle)) or give it back
-/// ([`release`](Self::release)). A guard dropped without either is finished on
-/// the tokio runtime in the background: released if the provider was never
-/// called, otherwise settled with the last usage passed to
+/// ([`release`](Self::release)). A guard dropped without either is finished
+/// in the background on the tokio runtime. It is released if the provider was
+/// never called. Otherwise it is settled with the last usage passed to
 /// [`record_partial_usage`](Self::record_partial_usage), or with the input
-/// estimate marked as estimated when there was none. Without a runtime, or if
-/// that background step fails, the reservation stops counting when it expires.
+/// estimate, marked as estimated, when there was none. Without a runtime, or
+/// if that background step fails, the reservation stops counting when it
+/// expires.
 pub struct Reservation {
     state: Option<State>,
 }
@@ -85,15 +86,15 @@ impl Reservation {
         }
     }
 
-    /// The worst-case cost held against the budget.
+    /// Returns the worst-case cost reserved against the budget.
     pub fn amount(&self) -> Nanodollars {
         self.state
             .as_ref()
             .map_or(Nanodollars::ZERO, |state| state.amount)
     }
 
-    /// Whether the store holds the amount; `false` when the `open` policy
-    /// admitted the call while the store was unreachable.
+    /// Returns true when the store has reserved the amount, and false when the
+    /// `open` policy admitted the call while the store was unreachable.
     pub fn is_held(&self) -> bool {
         self.state.as_ref().is_some_and(|state| state.id.is_some())
     }

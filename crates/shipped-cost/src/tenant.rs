@@ -28,7 +28,7 @@ pub struct Tenant {
 /// A bearer key that matches no tenant.
 ///
 /// It carries nothing about the key or the configured keys, so the server can
-/// answer 401 without a hint.
+/// respond with 401 without a hint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the API key is missing or not valid")]
 pub struct Unauthenticated;
@@ -37,7 +37,7 @@ pub struct Unauthenticated;
 ///
 /// Only hashes are kept. A lookup hashes the presented key and compares it with
 /// every configured hash in constant time, so neither the timing nor the error
-/// tells which keys exist.
+/// reveals which keys exist.
 ///
 /// ```
 /// use shipped_cost::{LimitsConfig, TenantConfig, TenantKeys};
@@ -147,12 +147,12 @@ impl TenantKeys {
         Ok(keys)
     }
 
-    /// Whether no tenant is configured.
+    /// Returns true when no tenant is configured.
     pub fn is_empty(&self) -> bool {
         self.tenants.is_empty()
     }
 
-    /// The number of configured tenants.
+    /// Returns the number of configured tenants.
     pub fn len(&self) -> usize {
         self.tenants.len()
     }

@@ -46,7 +46,7 @@ impl TokenCount {
     }
 }
 
-/// A request whose input is over the token limit; the server answers 413.
+/// A request whose input is over the token limit; the server responds with 413.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("input is {tokens} tokens{}, over the limit of {limit} tokens", if *.estimated { " (estimated)" } else { "" })]
 pub struct InputTooLarge {
@@ -58,7 +58,7 @@ pub struct InputTooLarge {
     pub estimated: bool,
 }
 
-/// The tokenizer a model uses, as far as hello-ship knows it.
+/// The tokenizer of a model, or the size estimate for a model without a known one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tokenizer {
     /// `o200k_base`: GPT-4o, GPT-4.1, GPT-4.5, GPT-5 and the o-series.
@@ -107,7 +107,7 @@ impl Tokenizer {
         }
     }
 
-    /// The shared BPE, loaded on first use from files inside the tiktoken-rs crate.
+    /// Returns the shared BPE, loaded on first use from files inside the tiktoken-rs crate.
     fn bpe(self) -> Option<&'static CoreBPE> {
         match self {
             Self::O200kBase => Some(tiktoken_rs::o200k_base_singleton()),
@@ -137,7 +137,7 @@ impl Tokenizer {
 /// English averages about four characters per token, so this overestimates
 /// on purpose: the budget reservation must not fall short, and the settled
 /// cost uses the provider's own count. Each CJK character takes three bytes
-/// and about one token, so the estimate holds there too.
+/// and is about one token, so the estimate is high enough there too.
 fn estimate_text(text: &str) -> u64 {
     (text.len() as u64).div_ceil(ESTIMATE_BYTES_PER_TOKEN)
 }
@@ -193,8 +193,8 @@ fn count_message(tokenizer: Tokenizer, message: &ChatMessage) -> u64 {
 /// The output cap of a request: the smallest of what the request asks for,
 /// the tenant's cap and the global cap.
 ///
-/// A request may ask for less than the caps, never more; a request that asks
-/// for nothing (or for 0) gets the smaller cap.
+/// A request may set a lower `max_tokens` than the caps, never a higher one.
+/// A request without `max_tokens` (or with 0) gets the smaller cap.
 ///
 /// ```
 /// use shipped_cost::effective_max_tokens;

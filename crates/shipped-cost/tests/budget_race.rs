@@ -1,5 +1,5 @@
 //! Concurrent requests near the end of a daily budget: each store admits
-//! exactly as many as the budget holds and the day's spending never passes it.
+//! exactly as many as the budget fits and the day's spending never passes it.
 //!
 //! The first case is the classic report: $1.00 budget, $0.985 spent, a worst
 //! case of $0.01 per request and 8 requests released at once; one is admitted.
@@ -159,7 +159,7 @@ async fn memory_admits_one_of_eight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_never_overspends_with_many_requests() {
     let store: Arc<dyn CostStore> = Arc::new(MemoryStore::new());
-    // $0.05 left holds five worst cases of $0.01.
+    // The $0.05 left fits five worst cases of $0.01.
     assert_no_overspend(&race(&[store], 1.0, 0.95, 40).await, 5, 1.0);
 }
 

@@ -1,4 +1,4 @@
-//! Where budgets, the usage ledger and rate-limit state live.
+//! State stores for budgets, the usage ledger and rate limits.
 //!
 //! Every backend implements [`CostStore`]. Its futures are boxed so the trait
 //! is object-safe and the server can hold an `Arc<dyn CostStore>` chosen by
@@ -33,9 +33,9 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// A failure of the state store.
 ///
-/// [`is_unavailable`](Self::is_unavailable) tells a store that cannot be
-/// reached (Redis down, a timeout) from one that answered with an error; only
-/// the first is subject to the `on_unavailable` policy.
+/// [`is_unavailable`](Self::is_unavailable) separates a store that cannot be
+/// reached (Redis down, a timeout) from one that returned an error. Only the
+/// first is subject to the `on_unavailable` policy.
 #[derive(Debug)]
 pub struct StoreError {
     kind: StoreErrorKind,
@@ -49,7 +49,7 @@ enum StoreErrorKind {
 }
 
 impl StoreError {
-    /// A store that cannot be reached or did not answer in time.
+    /// Creates the error for a store that cannot be reached or did not respond in time.
     pub fn unavailable(source: impl Into<BoxError>) -> Self {
         Self {
             kind: StoreErrorKind::Unavailable,
@@ -57,7 +57,7 @@ impl StoreError {
         }
     }
 
-    /// A store that answered with an error, or stored data that does not parse.
+    /// Creates the error for a store that returned an error, or for stored data that does not parse.
     pub fn backend(source: impl Into<BoxError>) -> Self {
         Self {
             kind: StoreErrorKind::Backend,
@@ -65,7 +65,7 @@ impl StoreError {
         }
     }
 
-    /// Whether the store could not be reached.
+    /// Returns true when the store could not be reached.
     pub fn is_unavailable(&self) -> bool {
         self.kind == StoreErrorKind::Unavailable
     }
@@ -108,7 +108,7 @@ pub struct ReserveRequest {
     pub expires_at_micros: u64,
 }
 
-/// The answer to a [`ReserveRequest`].
+/// The result of a [`ReserveRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReserveOutcome {
     /// The amount is held under this id.
@@ -134,7 +134,7 @@ pub struct LedgerEntry {
     pub request_id: Option<String>,
     /// The end user, when the request named one.
     pub user: Option<String>,
-    /// The model that answered.
+    /// The model that served the call.
     pub model: String,
     /// Token counts of the call.
     pub usage: Usage,
@@ -168,7 +168,7 @@ pub struct BudgetState {
     pub reserved: Nanodollars,
 }
 
-/// The answer to a rate check.
+/// The result of a rate check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateDecision {
     /// Every limit allows the request; the status of the tightest one, if any.
@@ -208,7 +208,7 @@ pub trait CostStore: Send + Sync + fmt::Debug {
     /// ordered by day then tenant.
     fn usage(&self, from: UtcDay, to: UtcDay) -> StoreFuture<'_, Vec<TenantDay>>;
 
-    /// Answers when the store can be reached; cheap enough to poll for `/ready`.
+    /// Returns `Ok` when the store can be reached; cheap enough to poll for `/ready`.
     fn health(&self) -> StoreFuture<'_, ()>;
 }
 
@@ -256,7 +256,7 @@ pub async fn open_store(
     Ok(Arc::new(PolicyStore::new(store, config.on_unavailable)))
 }
 
-/// Why [`open_store`] failed.
+/// Errors from [`open_store`].
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The `[state]` section is invalid.

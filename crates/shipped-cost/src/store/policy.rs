@@ -11,7 +11,7 @@ use super::{
 use crate::config::OnUnavailable;
 use crate::{RateCheck, TenantDay, UtcDay};
 
-/// Least time between two warnings about admitting without the store.
+/// Minimum time between two warnings about admitting without the store.
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// A store wrapped in the `on_unavailable` policy.
@@ -50,12 +50,12 @@ impl PolicyStore {
         }
     }
 
-    /// The policy in force.
+    /// Returns the policy in force.
     pub fn policy(&self) -> OnUnavailable {
         self.policy
     }
 
-    /// Whether `error` lets the request in unchecked, logging a rate-limited warning if so.
+    /// Decides whether `error` admits the request unchecked, and logs a rate-limited warning if so.
     fn admits_despite(&self, error: &StoreError, now_micros: u64, what: &'static str) -> bool {
         if self.policy == OnUnavailable::Closed || !error.is_unavailable() {
             return false;

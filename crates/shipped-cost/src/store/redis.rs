@@ -22,7 +22,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 const RETENTION_DAYS: u64 = 35;
 const MICROS_PER_DAY: u64 = 86_400_000_000;
 
-/// Drops expired reservations, then holds the amount unless the budget is spent.
+/// Drops expired reservations, then reserves the amount unless the budget is spent.
 ///
 /// KEYS: budget hash, reservation amounts hash, reservation expiry sorted set,
 /// reservation id counter.
@@ -126,12 +126,15 @@ return {1, tightest, tightest_remaining, tightest_reset}
 /// atomically. Budget counters are kept per tenant and UTC day and expire 35
 /// days after the day ends; the usage report cannot reach further back.
 /// Rate-limit keys expire once their burst is whole again. The connection is
-/// opened on first use and reopened after a failure; an operation that fails to
-/// reach Redis or takes over a second returns an error for which
+/// opened on first use and reopened after a failure. An operation that cannot
+/// reach Redis, or takes over a second, returns an error for which
 /// [`StoreError::is_unavailable`] is true.
 ///
+/// Times come from each replica's [`Clock`](crate::Clock), not from Redis, so
+/// tests can control them; replicas need synchronised clocks.
+///
 /// NOTE: the Redis store keeps daily totals only, not one ledger row per
-/// call; per-call rows are in the logs.
+/// call, so per-call detail is left to the request logs.
 ///
 /// ```
 /// use shipped_cost::RedisStore;

@@ -57,7 +57,7 @@ CREATE INDEX IF NOT EXISTS usage_ledger_by_day ON usage_ledger (day, tenant);
 
 /// A [`CostStore`] in an SQLite file, so spending survives a restart.
 ///
-/// The file holds the per-day budget counters, the open reservations and one
+/// The file contains the per-day budget counters, the open reservations and one
 /// ledger row per settled call. It runs in WAL mode with `synchronous=NORMAL`:
 /// a commit survives a crash of the process, and the last commits before a
 /// power loss may be lost. A reservation is one `BEGIN IMMEDIATE` transaction
@@ -110,7 +110,7 @@ impl SqliteStore {
                 .map_err(backend)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(StoreError::backend(format!(
-                    "SQLite refused WAL mode for {} (journal mode is {mode})",
+                    "failed to enable WAL mode on {}: the journal mode is {mode}",
                     path.display()
                 )));
             }
@@ -151,6 +151,8 @@ fn reserve(
     request: &ReserveRequest,
 ) -> rusqlite::Result<ReserveOutcome> {
     let day = request.day.to_string();
+    // IMMEDIATE takes the write lock first, so no other connection can reserve
+    // between the budget check and the insert.
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     transaction.execute(
         "DELETE FROM reservations WHERE tenant = ?1 AND day = ?2 AND expires_at_micros <= ?3",
@@ -171,12 +173,14 @@ fn reserve(
     )?;
     let spent = Nanodollars::from_i64(spent);
     let reserved = Nanodollars::from_i64(reserved);
+
     if let Some(budget) = request.budget {
         if spent + reserved + request.amount > budget {
             transaction.commit()?;
             return Ok(ReserveOutcome::Exceeded { spent, reserved });
         }
     }
+
     transaction.execute(
         "INSERT INTO reservations (tenant, day, amount_nanos, expires_at_micros) VALUES (?1, ?2, ?3, ?4)",
         params![
