@@ -380,7 +380,7 @@ fn pod_user_matches_image_user() {
     let user = format!("{}:{}", pod["runAsUser"], pod["runAsGroup"]);
     assert_eq!(
         dockerfile_runtime("USER"),
-        [user.clone()],
+        std::slice::from_ref(&user),
         "Dockerfile USER"
     );
     assert_eq!(
