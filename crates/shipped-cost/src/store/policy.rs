@@ -150,3 +150,114 @@ impl CostStore for PolicyStore {
         self.inner.health()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Nanodollars, RateLimit};
+
+    /// A store whose every call fails with an unavailable or a backend error.
+    #[derive(Debug)]
+    struct FailingStore {
+        unavailable: bool,
+    }
+
+    impl FailingStore {
+        fn error(&self) -> StoreError {
+            if self.unavailable {
+                StoreError::unavailable("connection refused")
+            } else {
+                StoreError::backend("script error")
+            }
+        }
+    }
+
+    impl CostStore for FailingStore {
+        fn reserve(&self, _: ReserveRequest) -> StoreFuture<'_, ReserveOutcome> {
+            Box::pin(async { Err(self.error()) })
+        }
+        fn settle(&self, _: SettleRequest) -> StoreFuture<'_, ()> {
+            Box::pin(async { Err(self.error()) })
+        }
+        fn release(&self, _: String, _: UtcDay, _: ReservationId) -> StoreFuture<'_, ()> {
+            Box::pin(async { Err(self.error()) })
+        }
+        fn check_rate(&self, _: Vec<RateCheck>, _: u64) -> StoreFuture<'_, RateDecision> {
+            Box::pin(async { Err(self.error()) })
+        }
+        fn budget_state(&self, _: String, _: UtcDay, _: u64) -> StoreFuture<'_, BudgetState> {
+            Box::pin(async { Err(self.error()) })
+        }
+        fn usage(&self, _: UtcDay, _: UtcDay) -> StoreFuture<'_, Vec<TenantDay>> {
+            Box::pin(async { Err(self.error()) })
+        }
+        fn health(&self) -> StoreFuture<'_, ()> {
+            Box::pin(async { Err(self.error()) })
+        }
+    }
+
+    fn store(unavailable: bool, policy: OnUnavailable) -> PolicyStore {
+        PolicyStore::new(Arc::new(FailingStore { unavailable }), policy)
+    }
+
+    fn reserve_request() -> ReserveRequest {
+        ReserveRequest {
+            tenant: "acme".to_owned(),
+            day: UtcDay::from_micros(0),
+            amount: Nanodollars::new(1),
+            budget: Some(Nanodollars::new(10)),
+            now_micros: 1,
+            expires_at_micros: 2,
+        }
+    }
+
+    fn checks() -> Vec<RateCheck> {
+        vec![RateCheck::tenant("acme", RateLimit::per_minute(1).unwrap())]
+    }
+
+    #[tokio::test]
+    async fn open_admits_unchecked_while_unavailable() {
+        let store = store(true, OnUnavailable::Open);
+        for _ in 0..3 {
+            let outcome = store.reserve(reserve_request()).await.unwrap();
+            assert_eq!(outcome, ReserveOutcome::Unchecked);
+            let decision = store.check_rate(checks(), 1).await.unwrap();
+            assert_eq!(decision, RateDecision::Allowed(None));
+        }
+        assert!(store.health().await.unwrap_err().is_unavailable());
+    }
+
+    #[tokio::test]
+    async fn closed_rejects_while_unavailable() {
+        let store = store(true, OnUnavailable::Closed);
+        assert!(
+            store
+                .reserve(reserve_request())
+                .await
+                .unwrap_err()
+                .is_unavailable()
+        );
+        assert!(
+            store
+                .check_rate(checks(), 1)
+                .await
+                .unwrap_err()
+                .is_unavailable()
+        );
+    }
+
+    #[tokio::test]
+    async fn open_passes_backend_errors_through() {
+        let store = store(false, OnUnavailable::Open);
+        let error = store.reserve(reserve_request()).await.unwrap_err();
+        assert!(!error.is_unavailable());
+        assert!(store.check_rate(checks(), 1).await.is_err());
+    }
+
+    #[test]
+    fn error_chain_lists_causes() {
+        let error = StoreError::unavailable("connection refused");
+        assert_eq!(error.to_string(), "state store unavailable");
+        assert_eq!(error_chain(&error), "connection refused");
+    }
+}
