@@ -195,3 +195,15 @@ async fn event_is_ready_before_the_body_ends() {
     ));
     assert!(events.next().await.is_none());
 }
+
+#[test]
+fn types_can_move_between_tasks() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    assert_send_sync::<Decoder>();
+    assert_send_sync::<Event>();
+    assert_send_sync::<DecodeError>();
+    assert_send_sync::<EventStream<stream::Iter<std::vec::IntoIter<Chunk>>>>();
+    assert_send_sync::<EventStreamError<io::Error>>();
+    assert_send_sync::<llm_stream::SentenceBuffer>();
+}
