@@ -107,6 +107,18 @@ impl Tokenizer {
         }
     }
 
+    /// Loads the BPE of every known tokenizer now, so the first request does not
+    /// wait while the bundled vocabulary files are parsed.
+    ///
+    /// ```
+    /// shipped_cost::Tokenizer::preload_all();
+    /// ```
+    pub fn preload_all() {
+        for tokenizer in [Self::O200kBase, Self::Cl100kBase] {
+            let _ = tokenizer.bpe();
+        }
+    }
+
     /// Returns the shared BPE, loaded on first use from files inside the tiktoken-rs crate.
     fn bpe(self) -> Option<&'static CoreBPE> {
         match self {
