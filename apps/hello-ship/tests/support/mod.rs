@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub(crate) mod upstream;
+
 /// A running hello-ship process.
 pub(crate) struct Server {
     child: Child,
