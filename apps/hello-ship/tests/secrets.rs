@@ -18,14 +18,14 @@ fn client_with_key(key: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).unwrap(),
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("ASCII key"),
     );
     reqwest::Client::builder()
         .default_headers(headers)
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
-        .unwrap()
+        .expect("build client")
 }
 
 fn assert_clean(place: &str, text: &str) {
