@@ -84,7 +84,7 @@ impl AdmissionError {
         }
     }
 
-    /// The `Retry-After` header value: whole seconds, rounded up, at least 1.
+    /// Returns the `Retry-After` header value: whole seconds, rounded up, at least 1.
     pub fn retry_after_secs(&self) -> Option<u64> {
         self.retry_after().map(|wait| {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -196,7 +196,7 @@ impl CostControl {
         count_input_tokens(model, request).check_limit(self.limits.max_input_tokens)
     }
 
-    /// The output cap for a request of `tenant` that asks for `requested`.
+    /// Returns the output cap for a request of `tenant` whose `max_tokens` is `requested`.
     pub fn max_output_tokens(&self, tenant: &Tenant, requested: Option<u32>) -> u32 {
         effective_max_tokens(
             requested,
@@ -240,8 +240,8 @@ impl CostControl {
         }
     }
 
-    /// The worst-case cost of a call: `input` tokens and `max_output_tokens`
-    /// on the most expensive of `models`.
+    /// Computes the worst-case cost of a call: `input` tokens and
+    /// `max_output_tokens` on the most expensive of `models`.
     ///
     /// Pass every model the call may reach (the fallback chain), so a fallback
     /// to a dearer model cannot overspend. Unpriced models count as free.

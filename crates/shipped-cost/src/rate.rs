@@ -74,7 +74,7 @@ impl RateLimit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("rate limit of {limit} requests per minute reached; retry after {retry_after:?}")]
 pub struct RateLimited {
-    /// Which limit was reached.
+    /// The limit that was reached.
     pub scope: RateScope,
     /// Time until one more request is allowed.
     pub retry_after: Duration,
@@ -118,7 +118,7 @@ pub struct RateCheck {
 }
 
 impl RateCheck {
-    /// A check of the tenant's whole rate.
+    /// Creates a check of the tenant's whole rate.
     pub fn tenant(tenant: &str, limit: RateLimit) -> Self {
         Self {
             scope: RateScope::Tenant,
@@ -127,12 +127,12 @@ impl RateCheck {
         }
     }
 
-    /// A check of one user's rate within a tenant.
+    /// Creates a check of one user's rate within a tenant.
     pub fn user(tenant: &str, user: &str, limit: RateLimit) -> Self {
         Self {
             scope: RateScope::User,
-            // The tenant id cannot contain the separator's role: user ids may
-            // contain `:`, tenant ids come from configuration.
+            // The tenant id's length keeps tenant `a:b` with user `c` apart
+            // from tenant `a` with user `b:c`.
             key: format!("user:{}:{tenant}:{user}", tenant.len()),
             limit,
         }
@@ -241,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn per_minute_limit_admits_exactly_the_limit_in_a_burst() {
+    fn burst_admits_exactly_the_limit() {
         let limit = RateLimit::per_minute(100).unwrap();
         let now = 5 * SECOND;
         let mut tat = None;
