@@ -142,9 +142,15 @@ const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
+    fill_random(&mut bytes);
+    bytes
+}
+
+/// Fills `bytes` from the operating system's random source.
+pub(crate) fn fill_random(bytes: &mut [u8]) {
     // NOTE: getrandom fails only when the OS has no entropy source at all; ids then
     // fall back to a clock-derived value, which stays unique enough for logs.
-    if getrandom::fill(&mut bytes).is_err() {
+    if getrandom::fill(bytes).is_err() {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -153,7 +159,6 @@ fn random_bytes<const N: usize>() -> [u8; N] {
             *byte = (nanos >> (8 * (i % 16))) as u8;
         }
     }
-    bytes
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod error;
 mod finish;
 mod ids;
 mod pillar;
+mod trace;
 mod usage;
 
 pub use chat::{ChatMessage, ChatRequest, Completion, Role, ToolCall};
@@ -31,4 +32,5 @@ pub use error::{ApiErrorKind, UpstreamErrorKind};
 pub use finish::FinishReason;
 pub use ids::{IncidentId, InvalidRequestId, RequestId};
 pub use pillar::Pillar;
+pub use trace::TraceContext;
 pub use usage::Usage;
