@@ -242,10 +242,11 @@
       }
     }
 
-    showNotice(name, message) {
+    showNotice(name, message, incidentId) {
       const notice = this.root.querySelector(".notice." + name);
       if (message) {
         notice.textContent = message;
+        this.appendIncident(notice, incidentId);
       }
       notice.hidden = false;
     }
@@ -254,15 +255,19 @@
       this.flush();
       const banner = this.root.querySelector(".banner");
       banner.textContent = message;
-      if (incidentId) {
-        this.root.dataset.incidentId = incidentId;
-        banner.append(" Incident ");
-        const code = document.createElement("code");
-        code.className = "incident-id";
-        code.textContent = incidentId;
-        banner.append(code, ".");
-      }
+      this.appendIncident(banner, incidentId);
       banner.hidden = false;
+    }
+
+    appendIncident(element, incidentId) {
+      if (!incidentId) {
+        return;
+      }
+      this.root.dataset.incidentId = incidentId;
+      const code = document.createElement("code");
+      code.className = "incident-id";
+      code.textContent = incidentId;
+      element.append(" Incident ", code, ".");
     }
   }
 
@@ -421,10 +426,10 @@
     view.setMeta("cost", formatCost(done.cost_usd));
     view.setMeta("usage", formatUsage(done.usage));
     if (done.degraded) {
-      view.root.dataset.incidentId = done.incident_id || "";
       view.showNotice(
         "degraded",
-        `Degraded answer: no model was available, so this is the server's fallback message. Incident ${done.incident_id || "unknown"}.`,
+        "Degraded answer: no model was available, so this is the server's fallback message.",
+        done.incident_id,
       );
       view.setState("degraded");
       return;
@@ -455,7 +460,7 @@
       showKeyPanel(
         hadKey
           ? "The server rejected the saved key. Enter a valid key."
-          : "This server requires an API key. Enter it above, then send again.",
+          : "Enter your key, save it, then send your message again.",
       );
       view.showBanner(`The server requires a valid API key${detail}.`, null);
       view.setState("error");
