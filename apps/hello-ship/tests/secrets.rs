@@ -7,26 +7,12 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::upstream::{FakeUpstream, Reply};
-use support::{Server, parse_sse};
+use support::{Server, client_with_key, parse_sse};
 
 const UPSTREAM_KEY: &str = "UPSTREAM_SECRET_PLACEHOLDER_123";
 const TENANT_KEY: &str = "TENANT_KEY_PLACEHOLDER_456";
 const TENANT_KEY_SHA256: &str = "12f71231fe2a602ea3ea79a5ec95844f517f00d6752608f879f9799fd6be603f";
 const PROMPT: &str = "PROMPT_PLACEHOLDER_789";
-
-fn client_with_key(key: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("ASCII key"),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("build client")
-}
 
 fn assert_clean(place: &str, text: &str) {
     for secret in [UPSTREAM_KEY, TENANT_KEY, PROMPT] {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub(crate) mod redis;
 pub(crate) mod upstream;
 
 /// A running hello-ship process.
@@ -192,10 +193,15 @@ pub(crate) fn with_test_tenant(config: &str) -> String {
 /// A client with no proxy, so requests to 127.0.0.1 never leave the machine,
 /// that sends [`TEST_KEY`] as its bearer key.
 pub(crate) fn client() -> reqwest::Client {
+    client_with_key(TEST_KEY)
+}
+
+/// A client like [`client`] that sends `key` as its bearer key.
+pub(crate) fn client_with_key(key: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {TEST_KEY}")).expect("ASCII key"),
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("ASCII key"),
     );
     reqwest::Client::builder()
         .default_headers(headers)

@@ -1,0 +1,169 @@
+//! Operating the server: key rotation without a restart, and `check-config`
+//! before a deploy.
+
+mod support;
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::json;
+use support::upstream::{FakeUpstream, Reply};
+use support::{Server, client, with_test_tenant};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotated_key_file_is_used_without_restart() {
+    let upstream = FakeUpstream::start(vec![
+        Reply::openai_completion("Old key accepted.", Duration::ZERO),
+        Reply::openai_completion("New key accepted.", Duration::ZERO),
+    ])
+    .await;
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_path = key_dir.path().join("openai-key");
+    std::fs::write(&key_path, "old-key-value\n").unwrap();
+    let config = format!(
+        r#"
+        [[routes]]
+        name = "upstream"
+        provider = "openai-compatible"
+        model = "fake-model"
+        base_url = "{}"
+        api_key_file = "{}"
+        "#,
+        upstream.base_url,
+        key_path.display()
+    );
+    let server = Server::with_config(&config);
+
+    let first = client()
+        .post(server.url("/chat"))
+        .json(&json!({"message": "one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+
+    // Kubernetes updates a mounted secret by swapping the file.
+    let staged = key_dir.path().join("openai-key.new");
+    std::fs::write(&staged, "new-key-value\n").unwrap();
+    std::fs::rename(&staged, &key_path).unwrap();
+    server
+        .wait_for_log("route_key_reloaded", None, Duration::from_secs(5))
+        .expect("the key file was re-read");
+
+    let second = client()
+        .post(server.url("/chat"))
+        .json(&json!({"message": "two"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 200);
+    let answer: serde_json::Value = second.json().await.unwrap();
+    assert_eq!(answer["answer"], "New key accepted.");
+
+    let received = upstream.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].headers["authorization"], "Bearer old-key-value");
+    assert_eq!(received[1].headers["authorization"], "Bearer new-key-value");
+    for line in server.log_lines() {
+        assert!(
+            !line.contains("key-value"),
+            "a key leaked into the log: {line}"
+        );
+    }
+}
+
+fn check_config(text: &str) -> (bool, String) {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(text.as_bytes()).expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_hello-ship"))
+        .arg("check-config")
+        .arg(file.path())
+        .env_remove("MAX_OUTPUT_TOKENS")
+        .output()
+        .expect("run check-config");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn check_config_accepts_valid_file() {
+    let config = with_test_tenant(
+        r#"
+        [[routes]]
+        name = "primary"
+        provider = "mock"
+        model = "m"
+        [[routes]]
+        name = "secondary"
+        provider = "anthropic"
+        model = "claude-3-5-haiku-latest"
+        api_key_env = "ANTHROPIC_API_KEY"
+        [models.default]
+        chain = ["primary", "secondary"]
+        "#,
+    );
+    let (ok, output) = check_config(&config);
+    assert!(ok, "{output}");
+    assert!(output.contains("is valid"), "{output}");
+    assert!(output.contains("2 route(s)"), "{output}");
+}
+
+#[test]
+fn check_config_lists_every_problem() {
+    let config = r#"
+        [server]
+        listen = "not-an-address"
+        [limits]
+        max_output_tokens = 0
+        [[routes]]
+        name = "primary"
+        provider = "openai"
+        model = "gpt-4o-mini"
+        [models.default]
+        chain = ["primary", "ghost"]
+        [guardrails]
+        input_deny_patterns = ["(unclosed"]
+        [[tenants]]
+        id = "acme"
+        key_sha256 = "short"
+    "#;
+    let (ok, output) = check_config(config);
+    assert!(!ok, "{output}");
+    for setting in [
+        "server.listen",
+        "limits.max_output_tokens",
+        "api_key_env or api_key_file",
+        "\"ghost\"",
+        "(unclosed",
+        "tenants[0].key_sha256",
+    ] {
+        assert!(
+            output.contains(setting),
+            "{setting} missing from:\n{output}"
+        );
+    }
+    assert!(!output.contains("panicked"), "{output}");
+}
+
+#[test]
+fn check_config_rejects_unknown_key() {
+    let (ok, output) = check_config("[server]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n");
+    assert!(!ok);
+    assert!(output.contains("max_body"), "{output}");
+}
+
+#[test]
+fn check_config_reports_missing_file() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hello-ship"))
+        .args(["check-config", "/nonexistent/hello-ship.toml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/hello-ship.toml"), "{stderr}");
+}
