@@ -20,6 +20,13 @@ impl ConfigFile {
         }
     }
 
+    /// Checks that the admin key hash is 64 hex digits.
+    pub(crate) fn check_admin(&self, problems: &mut Vec<String>) {
+        if let Err(problem) = self.admin.key_digest() {
+            problems.push(problem);
+        }
+    }
+
     /// Compiles the global guardrails and every tenant's override.
     pub(crate) fn check_guardrails(&self, problems: &mut Vec<String>) {
         if let Err(error) = self.guardrails.build() {

@@ -29,6 +29,7 @@ pub(crate) struct ConfigFile {
     pub(crate) guardrails: GuardrailsConfig,
     /// Per-tenant guardrail settings, by tenant id, replacing global fields.
     pub(crate) tenant_guardrails: BTreeMap<String, GuardrailsOverride>,
+    pub(crate) admin: AdminSection,
 }
 
 /// `[server]`
@@ -44,6 +45,9 @@ pub(crate) struct ServerSection {
     pub(crate) heartbeat_secs: u64,
     /// Time in-flight requests get to finish after SIGTERM, in seconds.
     pub(crate) drain_grace_secs: u64,
+    /// Time a client may accept no bytes of a response before the connection
+    /// closes and its upstream call is dropped, in seconds.
+    pub(crate) write_timeout_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -54,6 +58,7 @@ impl Default for ServerSection {
             max_message_chars: 8000,
             heartbeat_secs: 15,
             drain_grace_secs: 30,
+            write_timeout_secs: 30,
         }
     }
 }
@@ -68,6 +73,9 @@ impl ServerSection {
         }
         if self.heartbeat_secs == 0 {
             problems.push("server.heartbeat_secs: must be at least 1 second".into());
+        }
+        if self.write_timeout_secs == 0 {
+            problems.push("server.write_timeout_secs: must be at least 1 second".into());
         }
     }
 }
@@ -250,6 +258,38 @@ impl Default for DegradedSection {
                 .to_owned(),
         }
     }
+}
+
+/// `[admin]`: the key of the admin API (`/admin/*` and forced routes).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AdminSection {
+    /// SHA-256 of the admin key, as 64 hex digits; without it the admin API
+    /// rejects every request.
+    pub(crate) key_sha256: Option<String>,
+}
+
+impl AdminSection {
+    /// Parses `key_sha256` into its 32 bytes; `Ok(None)` when it is not set.
+    pub(crate) fn key_digest(&self) -> Result<Option<[u8; 32]>, String> {
+        let Some(text) = &self.key_sha256 else {
+            return Ok(None);
+        };
+        parse_sha256_hex(text.trim()).map(Some).ok_or_else(|| {
+            "admin.key_sha256: is not a SHA-256 hash: expected 64 hex digits, e.g. the output of `printf %s \"$KEY\" | sha256sum`".to_owned()
+        })
+    }
+}
+
+fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut digest = [0_u8; 32];
+    for (index, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(digest)
 }
 
 impl ConfigFile {

@@ -90,6 +90,7 @@ impl Config {
         file.check_routes(&mut problems);
         file.check_cost(&mut problems);
         file.check_guardrails(&mut problems);
+        file.check_admin(&mut problems);
         if file.degraded.enabled && file.degraded.message.trim().is_empty() {
             problems
                 .push("degraded.message: must not be empty while degraded.enabled is true".into());
