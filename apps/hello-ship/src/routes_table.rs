@@ -2,6 +2,7 @@
 //! when the route's key file changes, so keys rotate without a restart.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -117,6 +118,9 @@ pub(crate) struct ReloadingProvider {
     current: RwLock<Arc<dyn Provider>>,
     /// The key the current client was built with, to detect rotation.
     loaded_key: Mutex<Option<String>>,
+    /// Cleared by the admin API to take the route out of service; see
+    /// [`ReloadingProvider::set_enabled`].
+    enabled: AtomicBool,
 }
 
 impl ReloadingProvider {
@@ -129,7 +133,28 @@ impl ReloadingProvider {
             credential,
             current: RwLock::new(client),
             loaded_key: Mutex::new(key),
+            enabled: AtomicBool::new(true),
         }
+    }
+
+    /// Takes the route out of service or puts it back. A disabled route fails
+    /// each call at once as overloaded, without touching the network, so
+    /// chains fall back to their next route.
+    ///
+    /// NOTE: these failures count toward the route's circuit breaker in each
+    /// chain, so a route can stay skipped for the breaker's cool-down after it
+    /// is enabled again. The switch lives in this process only: each replica
+    /// has its own, and a restart enables every route.
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    fn disabled_error() -> ProviderError {
+        ProviderError::new(UpstreamErrorKind::Overloaded)
     }
 
     fn client(&self) -> Arc<dyn Provider> {
@@ -170,6 +195,9 @@ impl Provider for ReloadingProvider {
         &'a self,
         request: &'a ProviderRequest,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        if !self.is_enabled() {
+            return Box::pin(async { Err(Self::disabled_error()) });
+        }
         let client = self.client();
         Box::pin(async move { client.complete(request).await })
     }
@@ -178,6 +206,9 @@ impl Provider for ReloadingProvider {
         &'a self,
         request: &'a ProviderRequest,
     ) -> BoxFuture<'a, Result<ChatStream, ProviderError>> {
+        if !self.is_enabled() {
+            return Box::pin(async { Err(Self::disabled_error()) });
+        }
         let client = self.client();
         Box::pin(async move { client.stream(request).await })
     }
