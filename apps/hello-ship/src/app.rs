@@ -26,6 +26,11 @@ pub(crate) struct App {
     pub(crate) routes: Vec<RouteHandle>,
     /// The chain of each model alias.
     pub(crate) chains: BTreeMap<String, Arc<Chain>>,
+    /// A chain of one route for each route, by route name, for requests that
+    /// force a route with the admin key (see `routes::admin`).
+    pub(crate) route_chains: BTreeMap<String, Arc<Chain>>,
+    /// SHA-256 of the admin key; `None` turns the admin API off.
+    pub(crate) admin_key: Option<[u8; 32]>,
     pub(crate) keys: TenantKeys,
     /// The tenant of every request in demo mode when no keys are configured.
     pub(crate) demo_tenant: Option<Arc<Tenant>>,
@@ -43,7 +48,16 @@ impl App {
     pub(crate) async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let file = &config.file;
         let routes = build_routes(&config);
-        let chains = build_chains(&config, &routes)?;
+        let budget = Arc::new(
+            RetryBudget::try_new(file.retry.budget_ratio, 1, Duration::from_secs(10))
+                .context("invalid [retry] budget_ratio")?,
+        );
+        let chains = build_chains(&config, &routes, &budget)?;
+        let route_chains = build_route_chains(&config, &routes, &budget)?;
+        let admin_key = file
+            .admin
+            .key_digest()
+            .map_err(|problem| anyhow::anyhow!(problem))?;
 
         let keys = TenantKeys::from_config(&file.tenants, &file.limits)
             .map_err(|e| anyhow::anyhow!("{}: {}", e.setting(), e.message()))?;
@@ -95,6 +109,8 @@ impl App {
             config,
             routes,
             chains,
+            route_chains,
+            admin_key,
             keys,
             demo_tenant,
             cost,
@@ -143,43 +159,49 @@ impl App {
     }
 }
 
+/// The settings every chain shares: retries, breaker, timeouts and the
+/// degraded answer.
+fn chain_config(config: &Config) -> anyhow::Result<ChainConfig> {
+    let file = &config.file;
+    let retry = file.retry;
+    Ok(ChainConfig {
+        retry: RetryPolicy {
+            max_attempts: retry.max_attempts,
+            backoff: Backoff::try_new(
+                Duration::from_millis(retry.base_delay_ms),
+                Duration::from_millis(retry.max_delay_ms),
+            )
+            .context("invalid [retry] delays")?,
+            retry_after_cap: Duration::from_secs(retry.retry_after_cap_secs),
+            deadline: Duration::from_secs(retry.deadline_secs),
+        },
+        breaker: BreakerConfig {
+            failure_threshold: file.breaker.failure_threshold,
+            cool_down: Duration::from_secs(file.breaker.cool_down_secs),
+        },
+        timeouts: stage_timeouts(file.timeouts),
+        degraded: DegradedConfig {
+            enabled: file.degraded.enabled,
+            message: file.degraded.message.clone(),
+        },
+        ..ChainConfig::default()
+    })
+}
+
 fn build_chains(
     config: &Config,
     routes: &[RouteHandle],
+    budget: &Arc<RetryBudget>,
 ) -> anyhow::Result<BTreeMap<String, Arc<Chain>>> {
     let file = &config.file;
-    let retry = file.retry;
-    let budget = Arc::new(
-        RetryBudget::try_new(retry.budget_ratio, 1, Duration::from_secs(10))
-            .context("invalid [retry] budget_ratio")?,
-    );
     let mut chains = BTreeMap::new();
     for (alias, model) in &file.models {
         let chain_config = ChainConfig {
-            retry: RetryPolicy {
-                max_attempts: retry.max_attempts,
-                backoff: Backoff::try_new(
-                    Duration::from_millis(retry.base_delay_ms),
-                    Duration::from_millis(retry.max_delay_ms),
-                )
-                .context("invalid [retry] delays")?,
-                retry_after_cap: Duration::from_secs(retry.retry_after_cap_secs),
-                deadline: Duration::from_secs(retry.deadline_secs),
-            },
-            breaker: BreakerConfig {
-                failure_threshold: file.breaker.failure_threshold,
-                cool_down: Duration::from_secs(file.breaker.cool_down_secs),
-            },
-            timeouts: stage_timeouts(file.timeouts),
             fallback_rpm: model
                 .fallback_rpm
                 .map_or(NonZeroU32::new(300), NonZeroU32::new),
-            degraded: DegradedConfig {
-                enabled: file.degraded.enabled,
-                message: file.degraded.message.clone(),
-            },
             continue_on_fallback: model.continue_on_fallback,
-            ..ChainConfig::default()
+            ..chain_config(config)?
         };
         let mut builder = Chain::builder(alias.clone())
             .config(chain_config)
@@ -188,13 +210,7 @@ fn build_chains(
             let Some(handle) = routes.iter().find(|r| &r.name == name) else {
                 continue;
             };
-            let provider: Arc<dyn llm_providers::Provider> = handle.provider.clone();
-            let mut route = Route::new(handle.name.clone(), handle.model.clone(), provider)
-                .with_timeouts(stage_timeouts_from(handle.timeouts));
-            if let Some(window) = handle.context_window {
-                route = route.with_context_window(window);
-            }
-            builder = builder.route(route);
+            builder = builder.route(chain_route(handle));
         }
         let chain = builder
             .build()
@@ -202,6 +218,37 @@ fn build_chains(
         chains.insert(alias.clone(), Arc::new(chain));
     }
     Ok(chains)
+}
+
+/// Builds a chain of one route for each route, named `route:<name>`. These
+/// chains have their own circuit breakers, so a forced route is tried even
+/// while an alias chain skips it.
+fn build_route_chains(
+    config: &Config,
+    routes: &[RouteHandle],
+    budget: &Arc<RetryBudget>,
+) -> anyhow::Result<BTreeMap<String, Arc<Chain>>> {
+    let mut chains = BTreeMap::new();
+    for handle in routes {
+        let chain = Chain::builder(format!("route:{}", handle.name))
+            .config(chain_config(config)?)
+            .retry_budget(budget.clone())
+            .route(chain_route(handle))
+            .build()
+            .with_context(|| format!("invalid chain for route {:?}", handle.name))?;
+        chains.insert(handle.name.clone(), Arc::new(chain));
+    }
+    Ok(chains)
+}
+
+fn chain_route(handle: &RouteHandle) -> Route {
+    let provider: Arc<dyn llm_providers::Provider> = handle.provider.clone();
+    let mut route = Route::new(handle.name.clone(), handle.model.clone(), provider)
+        .with_timeouts(stage_timeouts_from(handle.timeouts));
+    if let Some(window) = handle.context_window {
+        route = route.with_context_window(window);
+    }
+    route
 }
 
 fn stage_timeouts(section: crate::config::TimeoutsSection) -> StageTimeouts {
