@@ -25,6 +25,10 @@ pub(crate) enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Run golden cases against a running server and write a JSON report.
+    Eval(crate::eval::EvalArgs),
+    /// Check a freshly deployed server: /ready, then one /chat request.
+    Smoke(crate::eval::SmokeArgs),
 }
 
 #[derive(Debug, Clone, Args)]

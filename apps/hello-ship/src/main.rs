@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod config;
 mod drain;
+mod eval;
 mod pipeline;
 mod readiness;
 mod routes;
@@ -26,6 +27,8 @@ fn main() -> ExitCode {
 
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::Eval(args)) => eval::eval(args),
+        Some(Command::Smoke(args)) => eval::smoke(args),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
