@@ -224,13 +224,24 @@ async fn route_targets(
     route: Option<String>,
     all_routes: bool,
 ) -> anyhow::Result<Vec<Option<String>>> {
-    if let Some(route) = route {
-        return Ok(vec![Some(route)]);
-    }
-    if !all_routes {
+    if route.is_none() && !all_routes {
         return Ok(vec![None]);
     }
     let list = target.admin_routes().await?;
+    if let Some(route) = route {
+        if !list.routes.iter().any(|known| known.name == route) {
+            let names: Vec<&str> = list
+                .routes
+                .iter()
+                .map(|known| known.name.as_str())
+                .collect();
+            anyhow::bail!(
+                "the server has no route {route:?}; its routes are {}",
+                names.join(", ")
+            );
+        }
+        return Ok(vec![Some(route)]);
+    }
     let disabled: Vec<&str> = list
         .routes
         .iter()
