@@ -30,7 +30,6 @@ pub(crate) enum PipelineEvent {
     /// Checked answer text.
     Text(String),
     /// A fragment of a tool call.
-    #[expect(dead_code, reason = "no endpoint forwards tool calls yet")]
     ToolCall(ToolCallDelta),
     /// The answer is complete; nothing follows.
     Done(Summary),
@@ -314,7 +313,24 @@ impl Producer {
         Ok(Step::Finished)
     }
 
+    /// Logs what the stream guard redacted: detector names and counts only.
+    fn log_redactions(&self) {
+        if self.admitted.guardrails.output().mode() != shipped_guard::OutputMode::Redact {
+            return;
+        }
+        for (detector, count) in self.guard.findings().iter().filter(|(_, count)| *count > 0) {
+            tracing::warn!(
+                detector = detector.name(),
+                count,
+                stage = "output",
+                action = "redact",
+                "guardrail_hit"
+            );
+        }
+    }
+
     async fn settle(&mut self) {
+        self.log_redactions();
         self.estimate_usage();
         let model = self.current_model();
         let Some(reservation) = self.reservation.take() else {

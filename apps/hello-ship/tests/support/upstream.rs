@@ -75,6 +75,52 @@ impl Reply {
         }
     }
 
+    /// A reply exactly as a field case in `testdata/cases` describes it: its
+    /// status, headers and reads (base64-decoded when the case says so), each
+    /// read after its delay, with delays above `max_delay` shortened to it.
+    pub(crate) fn from_case(upstream: &serde_json::Value, max_delay: Duration) -> Self {
+        use base64::Engine as _;
+
+        let base64 = upstream["chunks_encoding"] == "base64";
+        let delays: Vec<u64> = upstream["delays_ms"]
+            .as_array()
+            .map(|d| d.iter().filter_map(serde_json::Value::as_u64).collect())
+            .unwrap_or_default();
+        let chunks = upstream["chunks"]
+            .as_array()
+            .expect("case chunks")
+            .iter()
+            .enumerate()
+            .map(|(index, chunk)| {
+                let text = chunk.as_str().expect("chunk is a string");
+                let bytes = if base64 {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(text)
+                        .expect("valid base64 chunk")
+                } else {
+                    text.as_bytes().to_vec()
+                };
+                let delay = Duration::from_millis(delays.get(index).copied().unwrap_or(0));
+                (delay.min(max_delay), Bytes::from(bytes))
+            })
+            .collect();
+        let headers = upstream["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .map(|(name, value)| (name.clone(), value.as_str().unwrap_or("").to_owned()))
+                    .filter(|(name, _)| name != "transfer-encoding")
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            status: u16::try_from(upstream["status"].as_u64().unwrap_or(200)).expect("status"),
+            headers,
+            chunks,
+            keep_alive: None,
+        }
+    }
+
     /// A non-streaming OpenAI completion with `text`, after `delay`.
     pub(crate) fn openai_completion(text: &str, delay: Duration) -> Self {
         let body = serde_json::json!({
