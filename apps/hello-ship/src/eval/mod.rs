@@ -42,8 +42,8 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "NAME", conflicts_with_all = ["all_routes", "drill"])]
     route: Option<String>,
 
-    /// Run every case on each route the server lists, one route at a time;
-    /// needs the admin key.
+    /// Run every case on each route the server lists, each request forced
+    /// onto one route; needs the admin key.
     #[arg(long, conflicts_with = "drill")]
     all_routes: bool,
 
