@@ -25,6 +25,19 @@ pub(crate) enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Report spend per tenant per day from the state store, with a monthly
+    /// projection for budget planning.
+    Usage {
+        /// The configuration the server runs with; its [state] names the store.
+        #[arg(long, env = "HELLO_SHIP_CONFIG", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Number of UTC days to report, today included.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// Model whose prices the projection uses [default: the first route of `default`].
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Run golden cases against a running server and write a JSON report.
     Eval(crate::eval::EvalArgs),
     /// Check a freshly deployed server: /ready, then one /chat request.

@@ -10,6 +10,7 @@ mod readiness;
 mod routes;
 mod routes_table;
 mod server;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,11 @@ fn main() -> ExitCode {
 
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
+        Some(Command::Usage {
+            config,
+            days,
+            model,
+        }) => report_usage(config.as_deref(), days, model.as_deref()),
         Some(Command::Eval(args)) => eval::eval(args),
         Some(Command::Smoke(args)) => eval::smoke(args),
         Some(Command::Serve(args)) => serve(args),
@@ -122,9 +128,39 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
+fn report_usage(config: Option<&std::path::Path>, days: u32, model: Option<&str>) -> ExitCode {
+    let config = match Config::load(config, None, false) {
+        Ok(config) => config,
+        Err(error) => {
+            report_error(&error);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            report_error(&error);
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(usage::report(&config, days, model)) {
+        Ok(text) => {
+            report_line(text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            report_error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[expect(
     clippy::print_stdout,
-    reason = "check-config reports to the person who ran it"
+    reason = "check-config and usage report to the person who ran them"
 )]
 fn report_line(text: &str) {
     println!("{text}");

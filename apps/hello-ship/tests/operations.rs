@@ -167,3 +167,73 @@ fn check_config_reports_missing_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/hello-ship.toml"), "{stderr}");
 }
+
+#[tokio::test]
+async fn usage_reports_spend_and_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = with_test_tenant(&format!(
+        r#"
+        [state]
+        backend = "sqlite"
+        path = "{}"
+        [[routes]]
+        name = "priced"
+        provider = "mock"
+        model = "gpt-4o-mini"
+        mock = {{ answer = "Four words of answer." }}
+        "#,
+        dir.path().join("ledger.db").display()
+    ));
+    {
+        let server = Server::with_config(&config);
+        for _ in 0..3 {
+            let response = client()
+                .post(server.url("/chat"))
+                .json(&json!({"message": "hello"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    }
+
+    let config_path = dir.path().join("hello-ship.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hello-ship"))
+        .args(["usage", "--days", "1", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|line| line.starts_with("test "))
+        .unwrap_or_else(|| panic!("no row for tenant test:\n{stdout}"));
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[2], "3", "three requests: {row}");
+    assert_eq!(columns[4], "12", "four output tokens each: {row}");
+    assert!(
+        stdout.contains("Monthly projection at gpt-4o-mini prices"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("with headroom"), "{stdout}");
+}
+
+#[test]
+fn usage_rejects_memory_store() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(with_test_tenant("").as_bytes()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hello-ship"))
+        .args(["usage", "--config"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("memory"), "{stderr}");
+}
