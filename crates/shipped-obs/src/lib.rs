@@ -32,7 +32,9 @@
 
 mod json_layer;
 mod metrics;
+mod repeat_gate;
 mod timestamp;
 
 pub use json_layer::{JsonLayer, LogSink};
 pub use metrics::{Metrics, RequestRecord, StreamInFlight};
+pub use repeat_gate::RepeatGate;
