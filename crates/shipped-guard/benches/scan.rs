@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shipped_guard::{Detector, OutputGuard, OutputMode, StreamVerdict};
 
 /// Sentences in the style of assistant answers: prose with numbers, prices, dates,
-/// versions and code, and one in ten holding synthetic PII or a secret.
+/// versions and code, and three in twenty holding a synthetic email, phone or card number.
 const SENTENCES: [&str; 20] = [
     "Sure, here is a summary of the quarterly report you shared earlier. ",
     "Revenue grew by 12.5% to $1,234,567.89 compared with the same period in 2023. ",
@@ -106,6 +106,17 @@ fn throughput(c: &mut Criterion) {
     for (label, mode) in [("redact", OutputMode::Redact), ("block", OutputMode::Block)] {
         let guard = OutputGuard::new(mode, &Detector::ALL);
         group.bench_function(label, |b| {
+            b.iter(|| guard.check(black_box(&text)).findings().total())
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("output_check_1mb_per_detector");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.sample_size(10);
+    for detector in Detector::ALL {
+        let guard = OutputGuard::new(OutputMode::Redact, &[detector]);
+        group.bench_function(detector.name(), |b| {
             b.iter(|| guard.check(black_box(&text)).findings().total())
         });
     }

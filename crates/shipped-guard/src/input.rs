@@ -121,6 +121,7 @@ impl fmt::Debug for AllowedInput {
 
 /// Result of checking an input.
 #[derive(Debug, Clone, PartialEq)]
+#[must_use]
 pub enum InputVerdict {
     /// Send the request, with the redacted messages if there are any.
     Allow(AllowedInput),

@@ -76,6 +76,7 @@ impl fmt::Display for BlockReason {
 /// assert_eq!(verdict.text(), shipped_guard::BLOCKED_OUTPUT_MESSAGE);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[must_use]
 pub enum OutputVerdict<'a> {
     /// The text may be sent: unchanged, or with every match redacted.
     Pass {

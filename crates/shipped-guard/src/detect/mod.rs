@@ -30,6 +30,11 @@ pub enum Detector {
     /// Phone numbers: international (`+44 20 7946 0958`), North American
     /// (`(415) 555-0123`, `415-555-0123`), seven-digit local (`555-0100`) and UK national
     /// (`020 7946 0958`) formats.
+    ///
+    /// A number glued to a word or to another number by `.`, `-` or `/` is not a phone
+    /// number, so decimals, prices, dates, versions, IP addresses and ids such as
+    /// `ORD-555-0100` do not match. Plain digit runs (`4155550123`) do not match either,
+    /// because they are more often ids than phone numbers.
     Phone,
     /// Payment card numbers of 13 to 19 digits that pass the Luhn check.
     CardNumber,

@@ -1,7 +1,9 @@
 //! Regular expressions of the detectors and the checks that confirm their matches.
 //!
 //! The `regex` crate has no look-around, so each pattern matches a candidate and the
-//! code around it checks the characters on either side and any checksum.
+//! code around it checks the characters on either side and any checksum. Patterns
+//! other than the email one use `(?-u)`: `\d` and `\b` then mean ASCII digits and
+//! ASCII word boundaries, which is what the checksums expect and keeps the automata small.
 //!
 //! Sentence splitting in the stream guard relies on one property of these patterns:
 //! apart from PEM private key blocks, no match can contain a line break, or a `.`, `!`
@@ -17,27 +19,27 @@ use super::{Detector, Span};
 const EMAIL: &str = r"[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?(?:\.[\p{L}\p{N}](?:[\p{L}\p{N}\-]*[\p{L}\p{N}])?)*\.\p{L}{2,24}";
 
 /// `+` and a country code, then up to six groups with optional single separators.
-const PHONE_INTERNATIONAL: &str = r"\+\d{1,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}";
+const PHONE_INTERNATIONAL: &str = r"(?-u)\+\d{1,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,5})){1,6}";
 /// North American numbers: `(415) 555-0123`, `415-555-0123`, `415.555.0123`, `1-800-555-0199`.
-const PHONE_NORTH_AMERICAN: &str = r"(?:1[ .\-])?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}";
+const PHONE_NORTH_AMERICAN: &str = r"(?-u)(?:1[ .\-])?(?:\(\d{3}\) ?|\d{3}[ .\-])\d{3}[ .\-]\d{4}";
 /// Seven-digit local numbers written with a dash: `555-0100`.
-const PHONE_LOCAL: &str = r"\d{3}-\d{4}";
+const PHONE_LOCAL: &str = r"(?-u)\d{3}-\d{4}";
 /// UK national numbers with a trunk `0` and spaces: `020 7946 0958`, `07700 900123`.
-const PHONE_UK: &str = r"0\d{2,4} \d{3,4} ?\d{3,4}";
+const PHONE_UK: &str = r"(?-u)0\d{2,4} \d{3,4} ?\d{3,4}";
 
 /// A run of at least 13 digits with single spaces or dashes between them.
-const CARD_CANDIDATE: &str = r"\d(?:[ \-]?\d){12,}";
+const CARD_CANDIDATE: &str = r"(?-u)\d(?:[ \-]?\d){12,}";
 
-const SSN: &str = r"(\d{3})-(\d{2})-(\d{4})";
-const NINO: &str = r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b";
+const SSN: &str = r"(?-u)(\d{3})-(\d{2})-(\d{4})";
+const NINO: &str = r"(?-u)\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b";
 
 /// Two letters, two check digits, then 11 to 30 letters or digits with optional single
 /// spaces; the check trims trailing groups until the checksum holds.
-const IBAN_CANDIDATE: &str = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b";
+const IBAN_CANDIDATE: &str = r"(?-u)\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b";
 
 /// Token formats whose prefix alone marks a credential.
 const SECRET_TOKENS: &str = concat!(
-    r"\bsk-ant-[A-Za-z0-9_\-]{20,}",
+    r"(?-u)\bsk-ant-[A-Za-z0-9_\-]{20,}",
     r"|\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
     r"|\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
     r"|\bgh[pousr]_[A-Za-z0-9]{36,}",
