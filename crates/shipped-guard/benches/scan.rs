@@ -9,7 +9,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shipped_guard::{Detector, OutputGuard, OutputMode, StreamVerdict};
 
 /// Sentences in the style of assistant answers: prose with numbers, prices, dates,
-/// versions and code, and three in twenty holding a synthetic email, phone or card number.
+/// versions and code, and three of the twenty contain a synthetic email, phone or card
+/// number.
 const SENTENCES: [&str; 20] = [
     "Sure, here is a summary of the quarterly report you shared earlier. ",
     "Revenue grew by 12.5% to $1,234,567.89 compared with the same period in 2023. ",

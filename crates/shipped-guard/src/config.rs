@@ -19,7 +19,7 @@ use crate::stream::StreamLimits;
 /// let error = config.build().unwrap_err();
 /// assert_eq!(
 ///     error.to_string(),
-///     "invalid guardrails.input_deny_patterns[0] `(unclosed`: not a valid regular expression"
+///     "invalid guardrails.input_deny_patterns[0] `(unclosed`: the regular expression does not compile"
 /// );
 /// ```
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +33,10 @@ pub enum ConfigError {
         /// The problem with the value, and the accepted range.
         reason: String,
     },
-    /// A deny pattern does not compile; the source error shows where.
+    /// A deny pattern does not compile. The source error gives the position, or says
+    /// that the compiled pattern exceeds the size limit.
     #[error(
-        "invalid guardrails.input_deny_patterns[{index}] `{pattern}`: not a valid regular expression"
+        "invalid guardrails.input_deny_patterns[{index}] `{pattern}`: the regular expression does not compile"
     )]
     InvalidDenyPattern {
         /// Position of the pattern in the list, from 0.
