@@ -1,15 +1,16 @@
-use std::fmt::Write;
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Appends `now` as an RFC 3339 UTC timestamp with milliseconds, e.g.
 /// `2026-12-04T16:17:29.123Z`.
-pub(crate) fn write_rfc3339(out: &mut String, now: SystemTime) {
+pub(crate) fn write_rfc3339(out: &mut Vec<u8>, now: SystemTime) {
     let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs();
     let millis = since_epoch.subsec_millis();
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let seconds_of_day = secs % 86_400;
     let (year, month, day) = civil_from_days(days);
+    // Writing into a Vec cannot fail.
     let _ = write!(
         out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
@@ -47,10 +48,10 @@ mod tests {
     use super::*;
 
     fn format(secs: u64, millis: u64) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
         let time = UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis);
         write_rfc3339(&mut out, time);
-        out
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
