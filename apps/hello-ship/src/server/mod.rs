@@ -2,6 +2,7 @@
 
 pub(crate) mod response;
 mod service;
+mod write_timeout;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use self::write_timeout::WriteTimeout;
 use crate::app::App;
 use crate::readiness::REFRESH_INTERVAL;
 
@@ -91,12 +93,16 @@ fn spawn_connection(app: Arc<App>, stream: tokio::net::TcpStream, connections: &
         tracing::debug!(error = %error, "set_nodelay_failed");
     }
     let watcher = connections.watcher();
+    let write_timeout = Duration::from_secs(app.config.file.server.write_timeout_secs);
     tokio::spawn(async move {
         let service = service_fn(move |request| service::handle(app.clone(), request));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(
+                TokioIo::new(WriteTimeout::new(stream, write_timeout)),
+                service,
+            );
         let connection = watcher.watch(connection);
         if let Err(error) = connection.await {
             tracing::debug!(error = %error, "connection_closed_with_error");
