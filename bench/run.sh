@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Load benchmark of hello-ship's own overhead. Builds release binaries, starts
+# a fake OpenAI-compatible upstream and hello-ship on free 127.0.0.1 ports,
+# sends the same load straight to the upstream and through hello-ship, and
+# prints the added latency, added time to first token, errors, CPU and
+# resident memory. Raw results go to target/bench-results/<time>/ (under
+# CARGO_TARGET_DIR when set).
+#
+#   bench/run.sh            every scenario, 3 repetitions (about 7 minutes)
+#   bench/run.sh --quick    one short scenario, to check that it all starts
+#
+# Environment: BENCH_SECS (seconds per scenario, default 10), BENCH_REPEAT
+# (default 3), BENCH_STREAMS (streams held open, default 2000), BENCH_GATEWAY_BIN
+# (a hello-ship binary to measure in place of a fresh release build, e.g. to
+# compare two builds).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+quick=0
+case "${1:-}" in
+  --quick) quick=1 ;;
+  "") ;;
+  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+secs=${BENCH_SECS:-10}
+repeat=${BENCH_REPEAT:-3}
+streams=${BENCH_STREAMS:-2000}
+if [[ $quick == 1 ]]; then
+  secs=2
+  repeat=1
+fi
+
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+out="$target_dir/bench-results/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+results="$out/results.jsonl"
+
+echo "== build (release)"
+if [[ -z ${BENCH_GATEWAY_BIN:-} ]]; then
+  cargo build --release --locked -p hello-ship
+fi
+cargo build --release --locked --manifest-path bench/Cargo.toml --target-dir "$target_dir/bench"
+gateway_bin=${BENCH_GATEWAY_BIN:-$target_dir/release/hello-ship}
+upstream_bin="$target_dir/bench/release/fake-upstream"
+loadgen="$target_dir/bench/release/loadgen"
+
+# Each held stream takes one descriptor in the load generator and two in
+# hello-ship (client and upstream connections).
+ulimit -n "$(ulimit -Hn)" || true
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# Waits up to 10 s for a line matching $2 in file $1 and prints it.
+wait_for_line() {
+  local file=$1 pattern=$2
+  for _ in $(seq 100); do
+    if grep -m1 -E "$pattern" "$file" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "timed out waiting for /$pattern/ in $file" >&2
+  cat "$file" >&2
+  return 1
+}
+
+echo "== start the fake upstream"
+"$upstream_bin" --tokens 50 --hold-secs 120 >"$out/upstream.out" 2>"$out/upstream.err" &
+pids+=($!)
+upstream=$(wait_for_line "$out/upstream.out" '^listening on ' | awk '{print $3}')
+
+echo "== start hello-ship"
+key=bench-key
+key_hash=$(printf %s "$key" | sha256sum | awk '{print $1}')
+cat >"$out/hello-ship.toml" <<EOF
+[server]
+listen = "127.0.0.1:0"
+heartbeat_secs = 1
+write_timeout_secs = 5
+
+[limits]
+rpm_per_tenant = 100000000
+rpm_per_user = 100000000
+
+[state]
+backend = "memory"
+
+[[tenants]]
+id = "bench"
+key_sha256 = "$key_hash"
+rpm = 100000000
+
+[[routes]]
+name = "upstream"
+provider = "openai-compatible"
+model = "gpt-4o-mini"
+base_url = "http://$upstream/v1"
+api_key_env = "HELLO_SHIP_BENCH_UPSTREAM_KEY"
+
+[[routes]]
+name = "hold"
+provider = "openai-compatible"
+model = "bench-hold"
+base_url = "http://$upstream/v1"
+api_key_env = "HELLO_SHIP_BENCH_UPSTREAM_KEY"
+timeouts = { connect_ms = 5000, first_token_ms = 30000, idle_ms = 600000, total_ms = 600000 }
+
+[[routes]]
+name = "long"
+provider = "openai-compatible"
+model = "bench-long"
+base_url = "http://$upstream/v1"
+api_key_env = "HELLO_SHIP_BENCH_UPSTREAM_KEY"
+timeouts = { connect_ms = 5000, first_token_ms = 30000, idle_ms = 600000, total_ms = 600000 }
+
+[models.default]
+chain = ["upstream"]
+
+[models.hold]
+chain = ["hold"]
+
+[models.long]
+chain = ["long"]
+
+# Every failure must show up as an error, not as a degraded 200.
+[degraded]
+enabled = false
+EOF
+HELLO_SHIP_BENCH_UPSTREAM_KEY=dummy "$gateway_bin" serve --config "$out/hello-ship.toml" \
+  >"$out/hello-ship.log" 2>"$out/hello-ship.err" &
+gateway_pid=$!
+pids+=("$gateway_pid")
+gateway=$(wait_for_line "$out/hello-ship.log" '"server_started"' | jq -r .listen)
+sleep 1
+idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$gateway_pid/status")
+jq -nc --argjson kib "$idle_kib" '{mode: "idle", rss_kib: $kib}' >>"$results"
+echo "upstream $upstream, hello-ship $gateway (pid $gateway_pid), idle VmRSS $idle_kib KiB"
+
+clock_ticks=$(getconf CLK_TCK)
+auth="authorization: Bearer $key"
+direct_body='{"model":"bench-1","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":1024}'
+direct_stream_body='{"model":"bench-1","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":1024,"stream":true,"stream_options":{"include_usage":true}}'
+gateway_body='{"message":"Say hello to the benchmark."}'
+
+# One rate scenario, straight to the upstream and then through hello-ship.
+run_pair() {
+  local name=$1 rps=$2 stream=$3 rep=$4
+  local direct_args=(--url "http://$upstream/v1/chat/completions" --body "$direct_body")
+  local gateway_args=(--url "http://$gateway/chat" --header "$auth" --body "$gateway_body")
+  if [[ $stream == 1 ]]; then
+    direct_args=(--url "http://$upstream/v1/chat/completions" --body "$direct_stream_body"
+      --stream --first-marker '"content":' --end-marker 'data: [DONE]')
+    gateway_args=(--url "http://$gateway/chat/stream" --header "$auth" --body "$gateway_body"
+      --stream --first-marker '{"token":' --end-marker 'event: done')
+  fi
+  "$loadgen" rate --rps "$rps" --secs "$secs" --label "$name direct" "${direct_args[@]}" |
+    jq -c --arg scenario "$name" --argjson rep "$rep" '. + {scenario: $scenario, target: "direct", rep: $rep}' |
+    tee -a "$results"
+  "$loadgen" rate --rps "$rps" --secs "$secs" --label "$name gateway" "${gateway_args[@]}" \
+    --pid "$gateway_pid" --clock-ticks "$clock_ticks" |
+    jq -c --arg scenario "$name" --argjson rep "$rep" '. + {scenario: $scenario, target: "gateway", rep: $rep}' |
+    tee -a "$results"
+}
+
+if [[ $quick == 1 ]]; then
+  echo "== quick: non-streaming at 200 requests per second for ${secs} s"
+  run_pair "quick 200 rps" 200 0 1
+else
+  for rep in $(seq "$repeat"); do
+    echo "== repetition $rep of $repeat"
+    for rps in 500 1000 2000; do
+      run_pair "chat $rps rps" "$rps" 0 "$rep"
+    done
+    run_pair "stream 100/s, 50 tokens" 100 1 "$rep"
+  done
+
+  echo "== $streams streams held open with heartbeats"
+  "$loadgen" hold --url "http://$gateway/chat/stream" --header "$auth" \
+    --body '{"message":"Hold this stream open.","model":"hold"}' \
+    --count "$streams" --secs 20 --pid "$gateway_pid" --label "hold" |
+    jq -c '. + {scenario: "open streams"}' | tee -a "$results"
+
+  # The clients read nothing after the response head. The bounded event
+  # channel and TCP backpressure should pause the upstream within seconds, and
+  # write_timeout_secs (5 above) should then close each connection and drop its
+  # upstream call, long before the upstream could send all its tokens.
+  echo "== 4 clients that stop reading a 1,000,000-token stream"
+  "$loadgen" slow --url "http://$gateway/chat/stream" --header "$auth" \
+    --body '{"message":"Stream a very long answer.","model":"long"}' \
+    --count 4 --secs 20 --pid "$gateway_pid" --label "slow" |
+    jq -c '. + {scenario: "slow clients"}' | tee -a "$results"
+  sed -n 's/^long_stream_ended /upstream stream dropped: /p' "$out/upstream.err"
+  grep -c '"client_write_timed_out"' "$out/hello-ship.log" |
+    sed 's/^/hello-ship write timeouts: /'
+fi
+
+echo "== summary (medians over repetitions; added = hello-ship minus direct in the same repetition)"
+python3 "$root/bench/summarize.py" "$results" | tee "$out/summary.md"
+echo "raw results: $results"
+
+errors=$(jq -s '[.[] | .errors // 0] | add' "$results")
+if [[ $errors != 0 ]]; then
+  echo "FAILED: $errors requests failed; see $results" >&2
+  exit 1
+fi
