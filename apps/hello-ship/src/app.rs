@@ -47,7 +47,8 @@ impl App {
     /// configuration.
     pub(crate) async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let file = &config.file;
-        let routes = build_routes(&config);
+        let metrics = Arc::new(Metrics::new());
+        let routes = build_routes(&config, &metrics);
         let budget = Arc::new(
             RetryBudget::try_new(file.retry.budget_ratio, 1, Duration::from_secs(10))
                 .context("invalid [retry] budget_ratio")?,
@@ -116,7 +117,7 @@ impl App {
             cost,
             guardrails,
             tenant_guardrails,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             readiness,
             drain: Arc::new(Drain::default()),
         }))

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use llm_providers::anthropic::AnthropicProvider;
 use llm_providers::bedrock::{AwsCredentials, BedrockProvider};
 use llm_providers::mock::{MockProvider, MockScript};
@@ -13,6 +14,7 @@ use llm_providers::openai::OpenAiProvider;
 use llm_providers::{BoxFuture, ChatStream, Provider, ProviderError, ProviderRequest, Timeouts};
 use secrecy::SecretString;
 use shipped_core::{Completion, UpstreamErrorKind};
+use shipped_obs::Metrics;
 
 use crate::config::{Config, ProviderKind, RouteSection};
 
@@ -78,7 +80,7 @@ impl Credential {
     }
 }
 
-pub(crate) fn build_routes(config: &Config) -> Vec<RouteHandle> {
+pub(crate) fn build_routes(config: &Config, metrics: &Arc<Metrics>) -> Vec<RouteHandle> {
     config
         .file
         .routes
@@ -93,6 +95,7 @@ pub(crate) fn build_routes(config: &Config) -> Vec<RouteHandle> {
                 route.clone(),
                 timeouts,
                 credential.clone(),
+                metrics.clone(),
             ));
             RouteHandle {
                 name: route.name.clone(),
@@ -121,10 +124,17 @@ pub(crate) struct ReloadingProvider {
     /// Cleared by the admin API to take the route out of service; see
     /// [`ReloadingProvider::set_enabled`].
     enabled: AtomicBool,
+    /// Counts every failed call, by route and error kind.
+    metrics: Arc<Metrics>,
 }
 
 impl ReloadingProvider {
-    fn new(route: RouteSection, timeouts: Timeouts, credential: Credential) -> Self {
+    fn new(
+        route: RouteSection,
+        timeouts: Timeouts,
+        credential: Credential,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let key = credential.read_key();
         let client = build_client(&route, timeouts, key.clone());
         Self {
@@ -134,7 +144,13 @@ impl ReloadingProvider {
             current: RwLock::new(client),
             loaded_key: Mutex::new(key),
             enabled: AtomicBool::new(true),
+            metrics,
         }
+    }
+
+    fn record_failure(&self, error: &ProviderError) {
+        self.metrics
+            .record_upstream_error(&self.route.name, error.kind().as_str());
     }
 
     /// Takes the route out of service or puts it back. A disabled route fails
@@ -199,7 +215,13 @@ impl Provider for ReloadingProvider {
             return Box::pin(async { Err(Self::disabled_error()) });
         }
         let client = self.client();
-        Box::pin(async move { client.complete(request).await })
+        Box::pin(async move {
+            let result = client.complete(request).await;
+            if let Err(error) = &result {
+                self.record_failure(error);
+            }
+            result
+        })
     }
 
     fn stream<'a>(
@@ -210,7 +232,25 @@ impl Provider for ReloadingProvider {
             return Box::pin(async { Err(Self::disabled_error()) });
         }
         let client = self.client();
-        Box::pin(async move { client.stream(request).await })
+        Box::pin(async move {
+            let stream = match client.stream(request).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    self.record_failure(&error);
+                    return Err(error);
+                }
+            };
+            // Failures inside the stream count too, e.g. an error event after
+            // HTTP 200 or a cut connection.
+            let metrics = self.metrics.clone();
+            let route = self.route.name.clone();
+            let counted: ChatStream = Box::pin(stream.inspect(move |item| {
+                if let Err(error) = item {
+                    metrics.record_upstream_error(&route, error.kind().as_str());
+                }
+            }));
+            Ok(counted)
+        })
     }
 }
 
