@@ -46,8 +46,22 @@ impl App {
     /// Builds the routes, chains, guards and the state store from a validated
     /// configuration.
     pub(crate) async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        Self::build(config, Arc::new(Metrics::new()), Arc::new(Drain::default())).await
+    }
+
+    /// Builds the app for a reloaded configuration. It keeps `previous`'s
+    /// metrics, so counters continue, and its drain state, so a reload during
+    /// shutdown cannot admit new requests.
+    pub(crate) async fn rebuild(config: Config, previous: &App) -> anyhow::Result<Arc<Self>> {
+        Self::build(config, previous.metrics.clone(), previous.drain.clone()).await
+    }
+
+    async fn build(
+        config: Config,
+        metrics: Arc<Metrics>,
+        drain: Arc<Drain>,
+    ) -> anyhow::Result<Arc<Self>> {
         let file = &config.file;
-        let metrics = Arc::new(Metrics::new());
         let routes = build_routes(&config, &metrics);
         let budget = Arc::new(
             RetryBudget::try_new(file.retry.budget_ratio, 1, Duration::from_secs(10))
@@ -119,7 +133,7 @@ impl App {
             tenant_guardrails,
             metrics,
             readiness,
-            drain: Arc::new(Drain::default()),
+            drain,
         }))
     }
 

@@ -60,6 +60,11 @@ fn init_logging() {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    let source = server::reload::ConfigSource {
+        path: args.config.clone(),
+        listen_flag: args.listen.clone(),
+        demo: args.demo,
+    };
     let config = match Config::load(args.config.as_deref(), args.listen.as_deref(), args.demo) {
         Ok(config) => config,
         Err(error) => {
@@ -99,7 +104,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match server::serve(app, listener).await {
+        match server::serve(app, listener, source).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 tracing::error!(error = %error, "server_failed");

@@ -16,7 +16,7 @@ drain_grace_secs = 20
 name = "slow"
 provider = "mock"
 model = "m"
-mock = { answer = "one two three four five six seven eight nine ten", token_delay_ms = 150 }
+mock = { answer = "One. Two. Three. Four. Five. Six. Seven. Eight. Nine. Ten.", token_delay_ms = 150 }
 "#;
 
 #[tokio::test]

@@ -237,3 +237,61 @@ fn usage_rejects_memory_store() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("memory"), "{stderr}");
 }
+
+#[tokio::test]
+async fn sighup_reloads_valid_config_only() {
+    let config = |answer: &str| {
+        with_test_tenant(&format!(
+            r#"
+            [[routes]]
+            name = "fixed"
+            provider = "mock"
+            model = "m"
+            mock = {{ answer = "{answer}" }}
+            "#
+        ))
+    };
+    let server = Server::with_config(&config("Before the reload."));
+    let ask = || async {
+        let body: serde_json::Value = client()
+            .post(server.url("/chat"))
+            .json(&json!({"message": "hi"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["answer"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(ask().await, "Before the reload.");
+    let path = server.config_path().unwrap().to_owned();
+
+    std::fs::write(&path, config("After the reload.")).unwrap();
+    server.signal("HUP");
+    server
+        .wait_for_log("config_reloaded", None, Duration::from_secs(5))
+        .expect("the valid file was applied");
+    assert_eq!(ask().await, "After the reload.");
+
+    std::fs::write(
+        &path,
+        "[server]\nheartbeat_secs = 0\n[[routes]]\nname = \"x\"\n",
+    )
+    .unwrap();
+    server.signal("HUP");
+    let rejected = server
+        .wait_for_log("config_reload_rejected", None, Duration::from_secs(5))
+        .expect("the invalid file was rejected");
+    assert!(
+        rejected["error"].as_str().unwrap().contains("config"),
+        "{rejected}"
+    );
+    assert_eq!(
+        ask().await,
+        "After the reload.",
+        "the old configuration keeps serving"
+    );
+    let health = client().get(server.url("/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -382,8 +382,9 @@ fn echo(question: &str) -> String {
         return "Hello from the hello-ship demo provider. Ask me something.".to_owned();
     }
     format!(
-        "You asked: \"{question}\". This answer comes from the hello-ship demo provider, \
-         which echoes your message instead of calling a model."
+        "You asked: \"{question}\". This answer comes from the hello-ship demo provider. \
+         It echoes your message instead of calling a model. \
+         Configure a route with a real provider to get model answers."
     )
 }
 

@@ -1,5 +1,6 @@
 //! The hyper server: accept loop, connections and graceful shutdown.
 
+pub(crate) mod reload;
 pub(crate) mod response;
 mod service;
 mod write_timeout;
@@ -22,26 +23,33 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until SIGTERM or SIGINT, then drains: readiness
 /// turns 503, new requests get 503, in-flight requests get the grace period to
-/// finish, and the function returns.
-pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
+/// finish, and the function returns. SIGHUP reloads the configuration from
+/// `source`.
+pub(crate) async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    source: reload::ConfigSource,
+) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
     // Install the handlers before announcing the server, so a signal sent right
-    // after `server_started` drains instead of killing the process.
+    // after `server_started` drains or reloads instead of killing the process.
     let shutdown = shutdown_signal()?;
+    let slot = reload::AppSlot::new(app.clone());
+    reload::reload_on_sighup(slot.clone(), source)?;
     tracing::info!(
         listen = %local_addr,
         demo = app.config.demo,
         routes = app.routes.len(),
         "server_started"
     );
-    spawn_readiness_refresh(app.clone());
+    spawn_readiness_refresh(slot.clone());
     let connections = GracefulShutdown::new();
 
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => spawn_connection(app.clone(), stream, &connections),
+                Ok((stream, _peer)) => spawn_connection(slot.clone(), stream, &connections),
                 Err(error) => {
                     // Accept fails on fd exhaustion and similar; back off briefly
                     // rather than spin.
@@ -70,7 +78,7 @@ pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Resu
             left = &mut drained => break left,
             accepted = listener.accept() => {
                 if let Ok((stream, _peer)) = accepted {
-                    spawn_connection(app.clone(), stream, &connections);
+                    spawn_connection(slot.clone(), stream, &connections);
                 }
             }
         }
@@ -87,15 +95,25 @@ pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) -> std::io::Resu
     Ok(())
 }
 
-fn spawn_connection(app: Arc<App>, stream: tokio::net::TcpStream, connections: &GracefulShutdown) {
+fn spawn_connection(
+    slot: Arc<reload::AppSlot>,
+    stream: tokio::net::TcpStream,
+    connections: &GracefulShutdown,
+) {
     // Nagle's algorithm would hold small SSE frames back by up to 40 ms.
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(error = %error, "set_nodelay_failed");
     }
     let watcher = connections.watcher();
-    let write_timeout = Duration::from_secs(app.config.file.server.write_timeout_secs);
+    let write_timeout = Duration::from_secs(slot.current().config.file.server.write_timeout_secs);
     tokio::spawn(async move {
-        let service = service_fn(move |request| service::handle(app.clone(), request));
+        // hyper keeps one allocation the size of the service future for the
+        // connection's whole life. Boxing the handler keeps that allocation
+        // small, so an open stream or an idle keep-alive connection does not
+        // hold the handler's state (about 11 KB) after its response head.
+        // Each request takes the app current when it arrives, so a reload
+        // applies to the next request on a kept-alive connection too.
+        let service = service_fn(move |request| Box::pin(service::handle(slot.current(), request)));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
@@ -110,11 +128,12 @@ fn spawn_connection(app: Arc<App>, stream: tokio::net::TcpStream, connections: &
     });
 }
 
-fn spawn_readiness_refresh(app: Arc<App>) {
+fn spawn_readiness_refresh(slot: Arc<reload::AppSlot>) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(REFRESH_INTERVAL);
         loop {
             interval.tick().await;
+            let app = slot.current();
             for route in &app.routes {
                 route.provider.refresh();
             }

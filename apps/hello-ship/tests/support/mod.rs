@@ -101,6 +101,11 @@ impl Server {
         format!("{}{path}", self.base_url)
     }
 
+    /// The configuration file the server was started with, if any.
+    pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
+        self._config.as_ref().map(|file| file.path())
+    }
+
     /// Every line the server has logged so far.
     pub(crate) fn log_lines(&self) -> Vec<String> {
         self.logs.lock().expect("log lock").clone()
