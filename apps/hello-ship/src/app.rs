@@ -119,7 +119,14 @@ impl App {
             tenant_guardrails.insert(tenant.clone(), built);
         }
 
-        let readiness = Readiness::new(&routes);
+        let mut fixed_reasons = Vec::new();
+        if keys.is_empty() && !config.demo {
+            fixed_reasons.push(
+                "no API keys are configured: add [[tenants]] to the configuration, or run with --demo"
+                    .to_owned(),
+            );
+        }
+        let readiness = Readiness::new(&routes, fixed_reasons);
         Ok(Arc::new(Self {
             config,
             routes,

@@ -10,12 +10,17 @@ use crate::routes_table::RouteHandle;
 #[derive(Debug)]
 pub(crate) struct Readiness {
     reasons: RwLock<Vec<String>>,
+    /// Reasons fixed by the configuration, which only a reload can clear.
+    fixed: Vec<String>,
 }
 
 impl Readiness {
-    pub(crate) fn new(routes: &[RouteHandle]) -> Self {
+    pub(crate) fn new(routes: &[RouteHandle], fixed: Vec<String>) -> Self {
+        let mut reasons = fixed.clone();
+        reasons.extend(check(routes));
         Self {
-            reasons: RwLock::new(check(routes)),
+            reasons: RwLock::new(reasons),
+            fixed,
         }
     }
 
@@ -25,7 +30,8 @@ impl Readiness {
     }
 
     pub(crate) fn refresh(&self, routes: &[RouteHandle]) {
-        let reasons = check(routes);
+        let mut reasons = self.fixed.clone();
+        reasons.extend(check(routes));
         if let Ok(mut current) = self.reasons.write() {
             *current = reasons;
         }

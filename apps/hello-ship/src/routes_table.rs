@@ -57,6 +57,10 @@ impl Credential {
             Self::Env(variable) if set(variable) => None,
             Self::Env(variable) => Some(format!("missing API key: set {variable}")),
             Self::File(path) => match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => Some(format!(
+                    "API key file {} is not a regular file",
+                    path.display()
+                )),
                 Ok(meta) if meta.len() > 0 => None,
                 Ok(_) => Some(format!("API key file {} is empty", path.display())),
                 Err(_) => Some(format!("API key file {} cannot be read", path.display())),

@@ -25,6 +25,12 @@ pub(crate) async fn report(
             "[state] backend is \"memory\", which keeps no usage after the server stops; point --config at the file the server runs with"
         );
     }
+    if state.backend == Backend::Sqlite && !state.path.exists() {
+        anyhow::bail!(
+            "no usage ledger at {}: run the command where the server runs, or set [state] path",
+            state.path.display()
+        );
+    }
     let store = open_store(&state, |name| std::env::var(name).ok())
         .await
         .context("cannot open the state store ([state])")?;

@@ -197,3 +197,33 @@ async fn stream_degrades_when_every_route_fails() {
     assert_eq!(done["degraded"], true);
     assert!(done["incident_id"].as_str().unwrap().starts_with("INC-"));
 }
+
+#[tokio::test]
+async fn demo_faults_do_not_open_circuit() {
+    let server = Server::demo();
+    for _ in 0..6 {
+        let body: Value = client()
+            .post(server.url("/chat"))
+            .json(&json!({"message": "mock:status=503"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["degraded"], true);
+    }
+    let body: Value = client()
+        .post(server.url("/chat"))
+        .json(&json!({"message": "Are you back?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["degraded"], false,
+        "the demo route still answers: {body}"
+    );
+}

@@ -295,3 +295,101 @@ async fn sighup_reloads_valid_config_only() {
     let health = client().get(server.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[test]
+fn check_config_bounds_durations_and_retries() {
+    let config = r#"
+        [server]
+        heartbeat_secs = 18446744073709551615
+        [retry]
+        max_attempts = 0
+        base_delay_ms = 10000
+        max_delay_ms = 1
+        deadline_secs = 0
+        budget_ratio = -1.0
+        [breaker]
+        cool_down_secs = 18446744073709551615
+        [[routes]]
+        name = "a"
+        provider = "openai-compatible"
+        model = "m"
+        base_url = "not a url"
+        api_key_env = ""
+    "#;
+    let (ok, output) = check_config(config);
+    assert!(!ok, "{output}");
+    for expected in [
+        "server.heartbeat_secs: 18446744073709551615 is more than one day",
+        "breaker.cool_down_secs",
+        "retry.max_attempts",
+        "retry.base_delay_ms: 10000 is above retry.max_delay_ms",
+        "retry.deadline_secs",
+        "retry.budget_ratio: -1",
+        "routes[0].base_url: \"not a url\"",
+        "routes[0].api_key_env: is empty",
+    ] {
+        assert!(
+            output.contains(expected),
+            "{expected} missing from:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn check_config_reports_every_bad_entry() {
+    let config = format!(
+        r#"
+        [guardrails]
+        input_deny_patterns = ["(first", "fine", "(third"]
+        [[routes]]
+        name = "a"
+        provider = "mock"
+        model = "m"
+        [[tenants]]
+        id = "one"
+        key_sha256 = "short"
+        [[tenants]]
+        id = "two"
+        key_sha256 = "{}"
+        rpm = 0
+        [[tenants]]
+        id = "two"
+        key_sha256 = "{}"
+        "#,
+        "a".repeat(64),
+        "b".repeat(64)
+    );
+    let (ok, output) = check_config(&config);
+    assert!(!ok, "{output}");
+    for expected in [
+        "input_deny_patterns[0]",
+        "input_deny_patterns[2]",
+        "tenants[0].key_sha256",
+        "tenants[1].rpm",
+        "tenants[2].id",
+    ] {
+        assert!(
+            output.contains(expected),
+            "{expected} missing from:\n{output}"
+        );
+    }
+    assert!(!output.contains("input_deny_patterns[1]"), "{output}");
+}
+
+#[tokio::test]
+async fn ready_needs_tenant_keys_outside_demo() {
+    let server = Server::start(
+        &[],
+        Some(
+            "[state]\nbackend = \"memory\"\n[[routes]]\nname = \"m\"\nprovider = \"mock\"\nmodel = \"m\"\n",
+        ),
+        &[],
+    );
+    let response = client().get(server.url("/ready")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["reasons"].to_string().contains("[[tenants]]"),
+        "{body}"
+    );
+}

@@ -13,6 +13,7 @@ use super::{ConfigError, ConfigFile, ProviderKind};
 /// | `RPM_PER_TENANT` | `limits.rpm_per_tenant` |
 /// | `RPM_PER_USER` | `limits.rpm_per_user` |
 /// | `LLM_PROVIDER` | the provider of the default route, when no file sets routes |
+/// | `OPENAI_BASE_URL` | that route's server, for `LLM_PROVIDER=openai-compatible` |
 /// | `PRIMARY_MODEL` | the model of the first route of the `default` alias |
 /// | `FALLBACK_MODEL` | the model of its second route, added on the primary's provider if missing |
 pub(crate) fn apply_env_overrides(
@@ -45,7 +46,17 @@ pub(crate) fn apply_env_overrides(
                     route.api_key_env = None;
                     route.region = lookup("AWS_REGION").or_else(|| Some("us-east-1".to_owned()));
                 }
-                ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Mock => {}
+                ProviderKind::OpenaiCompatible => {
+                    // The key is optional for local servers; the URL is not.
+                    route.base_url = lookup("OPENAI_BASE_URL");
+                    route.api_key_env =
+                        lookup("OPENAI_API_KEY").map(|_| "OPENAI_API_KEY".to_owned());
+                }
+                ProviderKind::Mock => {
+                    route.model = "mock".to_owned();
+                    route.api_key_env = None;
+                }
+                ProviderKind::Openai => {}
             }
         }
     }

@@ -294,7 +294,10 @@ fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
 
 impl ConfigFile {
     /// Replaces the routes with the built-in demo provider, which needs no key.
+    /// Circuit breaking is off, so a fault directive in one message cannot
+    /// take the demo route out of service for later ones.
     pub(crate) fn use_demo_routes(&mut self) {
+        self.breaker.failure_threshold = 0;
         self.routes = vec![RouteSection {
             name: "demo".to_owned(),
             provider: ProviderKind::Mock,
@@ -361,9 +364,28 @@ impl ConfigFile {
             );
             if needs_key && route.api_key_env.is_none() && route.api_key_file.is_none() {
                 problems.push(format!(
-                    "routes[{index}]: a {} route needs api_key_env or api_key_file",
+                    "routes[{index}]: an {} route needs api_key_env or api_key_file",
                     route.provider.as_str()
                 ));
+            }
+            if route
+                .api_key_env
+                .as_deref()
+                .is_some_and(|v| v.trim().is_empty())
+            {
+                problems.push(format!(
+                    "routes[{index}].api_key_env: is empty; name the environment variable that contains the key"
+                ));
+            }
+            if let Some(base_url) = &route.base_url {
+                let valid = base_url.parse::<http::Uri>().is_ok_and(|uri| {
+                    matches!(uri.scheme_str(), Some("http" | "https")) && uri.authority().is_some()
+                });
+                if !valid {
+                    problems.push(format!(
+                        "routes[{index}].base_url: {base_url:?} is not an http or https URL, e.g. http://127.0.0.1:8000/v1"
+                    ));
+                }
             }
             if route.api_key_env.is_some() && route.api_key_file.is_some() {
                 problems.push(format!(
@@ -372,7 +394,7 @@ impl ConfigFile {
             }
             if route.provider == ProviderKind::OpenaiCompatible && route.base_url.is_none() {
                 problems.push(format!(
-                    "routes[{index}].base_url: an openai-compatible route needs the server's URL, e.g. http://127.0.0.1:8000/v1"
+                    "routes[{index}].base_url: an openai-compatible route needs the server's URL, e.g. http://127.0.0.1:8000/v1 (OPENAI_BASE_URL for the default route)"
                 ));
             }
             let timeouts = route.timeouts.unwrap_or(self.timeouts);

@@ -88,6 +88,7 @@ impl Config {
             problems.push(format!("{}: {}", error.setting(), error.message()));
         }
         file.check_routes(&mut problems);
+        file.check_durations(&mut problems);
         file.check_cost(&mut problems);
         file.check_guardrails(&mut problems);
         file.check_admin(&mut problems);

@@ -116,7 +116,9 @@ impl CompletionLog {
         }
         self.upstream_finished();
         let latency = self.started.elapsed();
-        let ttft = self.ttft();
+        // A degraded answer's first token measures no model, so it stays out
+        // of the time-to-first-token histogram.
+        let ttft = self.ttft().filter(|_| self.model_route.is_some());
         // NOTE: for streams the upstream time covers the whole relay, so the
         // gateway's per-token work counts as upstream time here.
         let overhead = (self.upstream_time > Duration::ZERO).then(|| self.overhead());
