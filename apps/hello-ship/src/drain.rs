@@ -12,6 +12,9 @@ pub(crate) struct Drain {
     draining: AtomicBool,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Set when the grace period ran out with requests still in flight.
+    expired: AtomicBool,
+    expiry: Notify,
 }
 
 impl Drain {
@@ -44,8 +47,23 @@ impl Drain {
                 notified.await;
             }
         };
-        let _ = tokio::time::timeout(grace, wait_for_idle).await;
+        if tokio::time::timeout(grace, wait_for_idle).await.is_err() {
+            self.expired.store(true, Ordering::Release);
+            self.expiry.notify_waiters();
+        }
         self.in_flight()
+    }
+
+    /// Resolves when the grace period has run out with requests still in
+    /// flight, so that streams can end with an error frame instead of being cut.
+    pub(crate) async fn expired(&self) {
+        loop {
+            let notified = self.expiry.notified();
+            if self.expired.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -85,6 +103,14 @@ mod tests {
     async fn drain_gives_up_after_grace() {
         let drain = Arc::new(Drain::default());
         let _guard = drain.enter();
+        let watcher = {
+            let drain = drain.clone();
+            tokio::spawn(async move { drain.expired().await })
+        };
         assert_eq!(drain.drain(Duration::from_secs(5)).await, 1);
+        tokio::time::timeout(Duration::from_secs(1), watcher)
+            .await
+            .expect("expiry announced")
+            .unwrap();
     }
 }

@@ -83,3 +83,45 @@ async fn idle_server_exits_on_sigint() {
         .expect("process exited");
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn stream_past_grace_ends_with_error_frame() {
+    let mut server = Server::with_config(
+        r#"
+        [server]
+        drain_grace_secs = 1
+        [[routes]]
+        name = "slow"
+        provider = "mock"
+        model = "m"
+        mock = { answer = "One. Two. Three. Four. Five. Six. Seven. Eight.", token_delay_ms = 700 }
+        "#,
+    );
+    let response = client()
+        .post(server.url("/chat/stream"))
+        .json(&json!({"message": "count slowly"}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(first.starts_with(b"data: "));
+
+    server.signal("TERM");
+    let mut rest = first.to_vec();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.expect("the stream ends cleanly, not cut"));
+    }
+    let frames = parse_sse(std::str::from_utf8(&rest).unwrap());
+    let Some(Sse::Event(name, error)) = frames.last() else {
+        panic!("{frames:?}");
+    };
+    assert_eq!(name, "error");
+    assert_eq!(error["code"], "server_shutdown");
+    assert!(error["incident_id"].as_str().unwrap().starts_with("INC-"));
+
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("process exited");
+    assert!(status.success());
+}

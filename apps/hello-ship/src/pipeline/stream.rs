@@ -132,10 +132,19 @@ impl Producer {
         let commit = events.commit_handle();
 
         loop {
+            let drain = self.app.drain.clone();
             let event = tokio::select! {
                 event = events.next() => event,
                 () = self.sender.closed() => {
                     self.client_gone();
+                    return;
+                }
+                () = drain.expired() => {
+                    // The shutdown grace period ran out: end with a frame that
+                    // says so rather than cutting the connection.
+                    tracing::warn!(tokens_emitted = self.log.tokens_emitted, "stream_stopped_by_shutdown");
+                    self.log.error_kind = Some("server_shutdown");
+                    let _ = self.fail("server_shutdown", IncidentId::generate()).await;
                     return;
                 }
             };

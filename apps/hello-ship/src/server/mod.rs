@@ -18,6 +18,9 @@ use self::write_timeout::WriteTimeout;
 use crate::app::App;
 use crate::readiness::REFRESH_INTERVAL;
 
+/// Time connections get after the drain to write their last bytes.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(1);
+
 /// Slowest a client may send its request headers before the connection closes.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,9 +87,14 @@ pub(crate) async fn serve(
         }
     };
 
-    // A finished request may still have bytes in flight to its client; let
-    // every connection finish its response and close before the process exits.
-    let closed = tokio::time::timeout_at(deadline, connections.shutdown()).await;
+    // A finished request may still have bytes in flight to its client, and a
+    // stream cut by the deadline still sends its closing error frame: give
+    // every connection a moment to finish its response and close.
+    let closed = tokio::time::timeout_at(
+        deadline.max(tokio::time::Instant::now()) + SHUTDOWN_FLUSH,
+        connections.shutdown(),
+    )
+    .await;
     tracing::info!(
         in_flight_abandoned = left,
         connections_closed = closed.is_ok(),
