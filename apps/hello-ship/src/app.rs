@@ -12,7 +12,7 @@ use llm_resilience::{
 };
 use shipped_cost::{Backend, CostControl, PriceTable, StateConfig, Tenant, TenantKeys, open_store};
 use shipped_guard::Guardrails;
-use shipped_obs::Metrics;
+use shipped_obs::{Metrics, RepeatGate};
 
 use crate::config::Config;
 use crate::drain::Drain;
@@ -40,6 +40,9 @@ pub(crate) struct App {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
     pub(crate) drain: Arc<Drain>,
+    /// Limits errors that repeat on every request during an outage to one
+    /// line per kind every ten seconds.
+    log_gate: RepeatGate,
 }
 
 impl App {
@@ -141,7 +144,17 @@ impl App {
             metrics,
             readiness,
             drain,
+            log_gate: RepeatGate::new(Duration::from_secs(10)),
         }))
+    }
+
+    /// Logs an error that may repeat on every request, such as a state store
+    /// outage: one line per `event` every ten seconds, with the number of
+    /// repeats left out since the last one in `suppressed`.
+    pub(crate) fn log_repeated_error(&self, event: &'static str, error: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.log_gate.check(event) {
+            tracing::error!(error = %error, suppressed, "{event}");
+        }
     }
 
     /// Configured model aliases, for error messages.

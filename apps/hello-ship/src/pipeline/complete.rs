@@ -129,12 +129,12 @@ pub(crate) async fn complete(
                     answer.cost_usd = cost.usd;
                     answer.usage.estimated |= cost.estimated;
                 }
-                Err(error) => tracing::error!(error = %error, "cost_settle_failed"),
+                Err(error) => app.log_repeated_error("cost_settle_failed", &error),
             }
         }
         (None, _) => {
             if let Err(error) = reservation.release().await {
-                tracing::error!(error = %error, "cost_release_failed");
+                app.log_repeated_error("cost_release_failed", &error);
             }
         }
     }

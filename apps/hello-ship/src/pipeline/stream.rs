@@ -350,7 +350,7 @@ impl Producer {
                 self.log.cost_usd = cost.usd;
                 self.log.usage.estimated |= cost.estimated;
             }
-            Err(error) => tracing::error!(error = %error, "cost_settle_failed"),
+            Err(error) => self.app.log_repeated_error("cost_settle_failed", &error),
         }
     }
 
@@ -359,7 +359,7 @@ impl Producer {
             return;
         };
         if let Err(error) = reservation.release().await {
-            tracing::error!(error = %error, "cost_release_failed");
+            self.app.log_repeated_error("cost_release_failed", &error);
         }
     }
 

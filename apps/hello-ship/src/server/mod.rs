@@ -56,7 +56,7 @@ pub(crate) async fn serve(
                 Err(error) => {
                     // Accept fails on fd exhaustion and similar; back off briefly
                     // rather than spin.
-                    tracing::warn!(error = %error, "accept_failed");
+                    app.log_repeated_error("accept_failed", &error);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
