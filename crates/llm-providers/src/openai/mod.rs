@@ -55,7 +55,8 @@ pub enum TokenLimitField {
 #[derive(Debug, Clone)]
 pub struct OpenAiProvider {
     client: reqwest::Client,
-    endpoint: String,
+    /// Parsed once here, because reqwest would parse a string URL on every call.
+    endpoint: reqwest::Url,
     authorization: Option<HeaderValue>,
     timeouts: Timeouts,
     token_limit: TokenLimitField,
@@ -89,7 +90,7 @@ impl OpenAiProvider {
 
     fn request(&self, request: &ProviderRequest, stream: bool) -> reqwest::RequestBuilder {
         let body = map::request_body(&request.model, &request.chat, self.token_limit, stream);
-        let mut builder = self.client.post(&self.endpoint).json(&body);
+        let mut builder = self.client.post(self.endpoint.clone()).json(&body);
         if let Some(authorization) = &self.authorization {
             builder = builder.header(http::header::AUTHORIZATION, authorization.clone());
         }
@@ -201,7 +202,8 @@ impl OpenAiProviderBuilder {
             .transpose()?;
         Ok(OpenAiProvider {
             client: build_client(&self.timeouts)?,
-            endpoint: format!("{base_url}/chat/completions"),
+            endpoint: reqwest::Url::parse(&format!("{base_url}/chat/completions"))
+                .map_err(|error| ConfigError::InvalidBaseUrl(error.to_string()))?,
             authorization,
             timeouts: self.timeouts,
             token_limit: self.token_limit,
