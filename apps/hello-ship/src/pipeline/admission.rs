@@ -32,8 +32,9 @@ pub(crate) struct Admitted {
 }
 
 /// Runs every check that comes before a provider call, in order: draining,
-/// authentication, body parsing, request rate, input guardrails, input
-/// tokens, the output cap and the budget reservation.
+/// authentication, the admin key of a forced route, body parsing, request
+/// rate, input guardrails, input tokens, the output cap and the budget
+/// reservation.
 ///
 /// # Errors
 ///
@@ -74,6 +75,8 @@ async fn admit_inner(
 
     let tenant = authenticate(app, request.headers())?;
     tracing::Span::current().record("tenant_id", tenant.id.as_str());
+    // An admin may pin the request to one route; see `routes::admin`.
+    let forced_route = crate::routes::admin::forced_route(app, request.headers())?;
 
     let input = read_chat_input(app, request, request_id, format, stream).await?;
     let mut context = input.context;
@@ -123,12 +126,16 @@ async fn admit_inner(
         }
     }
 
-    let chain = app
-        .chains
-        .get(&context.model)
-        .cloned()
-        .ok_or_else(|| ApiError::invalid(format!("unknown model {:?}", context.model)))?;
-    let models = app.chain_models(&context.model);
+    let (chain, models) = match forced_route {
+        Some((route, chain)) => (chain, app.route_model(&route).into_iter().collect()),
+        None => {
+            let chain =
+                app.chains.get(&context.model).cloned().ok_or_else(|| {
+                    ApiError::invalid(format!("unknown model {:?}", context.model))
+                })?;
+            (chain, app.chain_models(&context.model))
+        }
+    };
     let primary_model = models.first().copied().unwrap_or_default();
     let input_tokens = app
         .cost

@@ -4,6 +4,7 @@ use http::{Request, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use shipped_core::{ApiErrorKind, ChatMessage, ChatRequest, RequestContext, RequestId, Role};
 
 use crate::app::App;
@@ -39,6 +40,10 @@ struct MessageBody {
 pub(crate) enum InputFormat {
     /// hello-ship's own `{message | messages, ...}` body.
     Native,
+    /// OpenAI's chat completions body, for `/v1/chat/completions`.
+    OpenAi,
+    /// Anthropic's messages body, for `/v1/messages`.
+    Anthropic,
 }
 
 /// A validated chat request and its context.
@@ -56,7 +61,6 @@ pub(crate) async fn read_chat_input(
     format: InputFormat,
     stream: bool,
 ) -> Result<ChatInput, ApiError> {
-    let InputFormat::Native = format;
     let server = &app.config.file.server;
     check_content_type(&request)?;
 
@@ -78,22 +82,34 @@ pub(crate) async fn read_chat_input(
         return Err(too_large());
     }
     let limit = usize::try_from(server.max_body_bytes).unwrap_or(usize::MAX);
-    let traceparent = request
+    // Providers get the caller's trace id with a new parent id, or a new trace.
+    let incoming_trace = request
         .headers()
         .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| is_valid_traceparent(v))
-        .map(str::to_owned);
+        .and_then(|v| v.to_str().ok());
+    let trace = shipped_core::TraceContext::continue_or_start(incoming_trace);
+    let openai_options = request
+        .extensions()
+        .get::<super::openai::OpenAiOptions>()
+        .cloned();
     let bytes = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(_) => return Err(ApiError::invalid("request body could not be read")),
     };
 
-    let body = parse_body(&bytes)?;
     let mut context = RequestContext::new(request_id);
     context.stream = stream;
-    context.traceparent = traceparent;
+    context.traceparent = Some(trace.traceparent().to_owned());
+    match format {
+        InputFormat::Native => {}
+        InputFormat::OpenAi => {
+            let options = openai_options.unwrap_or_default();
+            return super::openai::read_input(app, &bytes, context, &options);
+        }
+        InputFormat::Anthropic => return super::anthropic::read_input(app, &bytes, context),
+    }
+    let body = parse_body(&bytes)?;
     context.user_id = label(body.user_id, "user_id")?;
     context.feature = label(body.feature, "feature")?;
     context.prompt_version = label(body.prompt_version, "prompt_version")?;
@@ -149,17 +165,26 @@ fn check_content_type(request: &Request<Incoming>) -> Result<(), ApiError> {
 }
 
 fn parse_body(bytes: &[u8]) -> Result<ChatBody, ApiError> {
+    parse_json_object(bytes, "{\"message\": \"Hello\"}")
+}
+
+/// Parses a JSON object body into `T`; an error names the field at fault, and
+/// a body that is not an object gets `example` as a hint.
+pub(crate) fn parse_json_object<T: DeserializeOwned>(
+    bytes: &[u8],
+    example: &str,
+) -> Result<T, ApiError> {
     let starts_as_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !starts_as_object {
         return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
-            Ok(_) => ApiError::invalid(
-                "request body must be a JSON object such as {\"message\": \"Hello\"}",
-            ),
+            Ok(_) => ApiError::invalid(format!(
+                "request body must be a JSON object such as {example}"
+            )),
             Err(error) => ApiError::invalid(format!("malformed JSON: {error}")),
         });
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let body: ChatBody = match serde_path_to_error::deserialize(&mut deserializer) {
+    let body: T = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(body) => body,
         Err(error) => {
             let path = error.path().to_string();
@@ -202,6 +227,13 @@ fn messages(
             .map(|m| ChatMessage::new(m.role, m.content))
             .collect(),
     };
+    check_messages(&messages, max_chars)?;
+    Ok(messages)
+}
+
+/// Checks a conversation: at least one user message, no empty user message,
+/// and no message over `max_chars` characters.
+pub(crate) fn check_messages(messages: &[ChatMessage], max_chars: usize) -> Result<(), ApiError> {
     if messages.is_empty() {
         return Err(ApiError::invalid("messages must hold at least one message"));
     }
@@ -226,10 +258,12 @@ fn messages(
             ));
         }
     }
-    Ok(messages)
+    Ok(())
 }
 
-fn label(value: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
+/// Checks a client label such as `user_id`: at most 128 bytes, no control
+/// characters.
+pub(crate) fn label(value: Option<String>, field: &str) -> Result<Option<String>, ApiError> {
     match value {
         Some(text) if text.len() > MAX_LABEL_LEN => Err(ApiError::invalid(format!(
             "{field} is longer than {MAX_LABEL_LEN} bytes"
@@ -239,25 +273,6 @@ fn label(value: Option<String>, field: &str) -> Result<Option<String>, ApiError>
         ))),
         other => Ok(other),
     }
-}
-
-/// Checks the W3C Trace Context form `00-<32 hex>-<16 hex>-<2 hex>` with
-/// non-zero trace and parent ids.
-pub(crate) fn is_valid_traceparent(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    let hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    parts.len() == 4
-        && hex(parts[0], 2)
-        && parts[0] != "ff"
-        && hex(parts[1], 32)
-        && parts[1].bytes().any(|b| b != b'0')
-        && hex(parts[2], 16)
-        && parts[2].bytes().any(|b| b != b'0')
-        && hex(parts[3], 2)
 }
 
 #[cfg(test)]
@@ -280,16 +295,5 @@ mod tests {
     #[test]
     fn trailing_garbage_is_rejected() {
         assert!(parse_body(br#"{"message": "hi"} x"#).is_err());
-    }
-
-    #[test]
-    fn traceparent_forms() {
-        assert!(is_valid_traceparent(
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-        ));
-        assert!(!is_valid_traceparent(
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01"
-        ));
-        assert!(!is_valid_traceparent("00-XYZ-00f067aa0ba902b7-01"));
     }
 }

@@ -73,14 +73,29 @@ async fn route(app: Arc<App>, request: Request<Incoming>, request_id: RequestId)
         (&Method::POST, "/chat/stream") => {
             routes::stream::chat_stream(app, request, request_id).await
         }
+        (&Method::POST, "/v1/chat/completions") => {
+            routes::openai::chat_completions(app, request, request_id).await
+        }
+        (&Method::POST, "/v1/messages") => {
+            routes::anthropic::messages(app, request, request_id).await
+        }
+        (&Method::GET | &Method::HEAD, "/v1/models") => {
+            routes::openai::list_models(&app, request.headers(), &request_id).await
+        }
         (_, "/health" | "/ready" | "/metrics" | "/" | "/app.js" | "/style.css") => {
             method_not_allowed(method, path, "GET, HEAD", &request_id)
         }
-        (_, "/chat" | "/chat/stream") => method_not_allowed(method, path, "POST", &request_id),
+        (_, "/chat" | "/chat/stream" | "/v1/chat/completions" | "/v1/messages") => {
+            method_not_allowed(method, path, "POST", &request_id)
+        }
+        (_, "/v1/models") => method_not_allowed(method, path, "GET, HEAD", &request_id),
+        (_, admin) if admin.starts_with("/admin/") => {
+            routes::admin::handle(&app, &request, &request_id)
+        }
         _ => ApiError::new(
             ApiErrorKind::NotFound,
             format!(
-                "no route for {method} {path}; the API has /, /health, /ready, /metrics, /chat and /chat/stream"
+                "no route for {method} {path}; the API has /, /health, /ready, /metrics, /chat, /chat/stream, /v1/chat/completions, /v1/messages and /v1/models"
             ),
         )
         .into_response(&request_id),
