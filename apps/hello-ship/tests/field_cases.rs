@@ -342,3 +342,44 @@ async fn b24_split_pii_never_leaks() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b24_split_pii_never_leaks_on_openai_endpoint() {
+    let upstream = FakeUpstream::start(replies(&case("B24"))).await;
+    let config =
+        "[guardrails]\noutput_pii = \"redact\"\n[models.\"gpt-4o-mini\"]\nchain = [\"upstream\"]\n";
+    let server = server_for(&upstream, "openai", "gpt-4o-mini", config);
+    let response = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&json!({
+            "model": "gpt-4o-mini",
+            "stream": true,
+            "messages": [{"role": "user", "content": "how do I reach you"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    for fragment in ["user.na", "example.com", "555-01"] {
+        assert!(!body.contains(fragment), "{fragment} leaked: {body}");
+    }
+    let mut content = String::new();
+    for line in body.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            continue;
+        }
+        let chunk: Value = serde_json::from_str(data).unwrap();
+        if let Some(piece) = chunk["choices"][0]["delta"]["content"].as_str() {
+            content.push_str(piece);
+        }
+    }
+    assert!(
+        content.starts_with("Sure. Contact me at [EMAIL] or [PHONE]"),
+        "{content}"
+    );
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+}
