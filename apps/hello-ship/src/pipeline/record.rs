@@ -74,6 +74,12 @@ impl CompletionLog {
         }
     }
 
+    /// Records whether the answer is streamed, for endpoints whose body says
+    /// so (the OpenAI- and Anthropic-compatible ones).
+    pub(crate) fn set_stream(&mut self, stream: bool) {
+        self.stream = stream;
+    }
+
     /// Marks the start of the provider calls.
     pub(crate) fn upstream_started(&mut self) {
         self.upstream_started = Some(Instant::now());

@@ -39,8 +39,7 @@ pub(crate) async fn messages(
 ) -> Response<Body> {
     let span = request_span(&request_id, PATH);
     async move {
-        // NOTE: the completion log opens before the body is parsed, so its
-        // `stream` field is false here even for streamed requests.
+        // The body says whether to stream, so the log learns it after admission.
         let mut log = CompletionLog::start(app.metrics.clone(), PATH, false);
         let admitted = match admit(
             &app,
@@ -62,6 +61,7 @@ pub(crate) async fn messages(
         };
         let rate_status = admitted.rate_status;
 
+        log.set_stream(admitted.context.stream);
         if admitted.context.stream {
             let input_tokens = admitted.input_tokens.tokens;
             let receiver = start_stream(app.clone(), admitted, log);

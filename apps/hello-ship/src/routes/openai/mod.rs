@@ -65,8 +65,7 @@ pub(crate) async fn chat_completions(
         let created = unix_now();
         let options = OpenAiOptions::default();
         request.extensions_mut().insert(options.clone());
-        // NOTE: the completion log opens before the body is parsed, so its
-        // `stream` field is false here even for streamed requests.
+        // The body says whether to stream, so the log learns it after admission.
         let mut log = CompletionLog::start(app.metrics.clone(), CHAT_PATH, false);
         let admitted = match admit(
             &app,
@@ -89,6 +88,7 @@ pub(crate) async fn chat_completions(
         };
         let rate_status = admitted.rate_status;
 
+        log.set_stream(admitted.context.stream);
         if admitted.context.stream {
             let receiver = start_stream(app.clone(), admitted, log);
             let heartbeat = Duration::from_secs(app.config.file.server.heartbeat_secs);
