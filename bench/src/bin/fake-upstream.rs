@@ -6,9 +6,10 @@
 //! the request has `"stream": true`, a fixed number of OpenAI chunks followed by
 //! a usage chunk and `[DONE]`. A request for the model `bench-hold` gets one
 //! token and then stays open, silent, for `--hold-secs`, to measure the memory
-//! of open streams. A request for `bench-long` gets `--long-tokens` tokens as
-//! fast as the client takes them, and its end is logged on stderr with the
-//! number of tokens sent, to show whether a slow client pauses the upstream.
+//! of open streams. A request for `bench-long` gets up to `--long-tokens`
+//! tokens as fast as the client takes them, without an end. Its end is logged
+//! on stderr with the tokens sent and the time of the last one, to show whether
+//! a slow client pauses the upstream.
 //!
 //! ```text
 //! fake-upstream [--listen 127.0.0.1:0] [--tokens 50] [--token-delay-us 0]
@@ -162,10 +163,22 @@ async fn handle(
         "bench-long" => {
             let tokens = settings.long_tokens;
             tokio::spawn(async move {
+                // The time of the last chunk the client took shows when a slow
+                // client paused this stream; the end shows when it was dropped.
                 let started = std::time::Instant::now();
-                let sent = stream_tokens(sender, tokens, Duration::ZERO).await;
+                let mut sent = 0;
+                let mut last_sent = Duration::ZERO;
+                while sent < tokens {
+                    let chunk = content_chunk(WORDS[sent % WORDS.len()]);
+                    if sender.send(chunk).await.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                    last_sent = started.elapsed();
+                }
                 eprintln!(
-                    "long_stream_ended sent={sent} of={tokens} secs={:.1}",
+                    "long_stream_ended sent={sent} of={tokens} last_sent_secs={:.1} secs={:.1}",
+                    last_sent.as_secs_f64(),
                     started.elapsed().as_secs_f64()
                 );
             });
