@@ -28,7 +28,7 @@ pub(crate) enum Command {
     /// Report spend per tenant per day from the state store, with a monthly
     /// projection for budget planning.
     Usage {
-        /// The configuration the server runs with; its [state] names the store.
+        /// The configuration the server runs with; its `[state]` section names the store.
         #[arg(long, env = "HELLO_SHIP_CONFIG", value_name = "FILE")]
         config: Option<PathBuf>,
         /// Number of UTC days to report, today included.
