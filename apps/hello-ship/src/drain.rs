@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-/// Counts in-flight requests and says when the last one has finished.
+/// Counts in-flight requests and signals when the last one has finished.
 #[derive(Debug, Default)]
 pub(crate) struct Drain {
     draining: AtomicBool,

@@ -152,7 +152,7 @@ pub(crate) async fn complete(
     Ok(answer)
 }
 
-/// The client error for a chain that returned no answer.
+/// Maps a chain that returned no answer to the client error.
 pub(crate) fn chain_error(error: &ChainError) -> ApiError {
     match error {
         ChainError::Rejected { route, source } => {

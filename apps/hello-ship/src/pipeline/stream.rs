@@ -53,7 +53,8 @@ pub(crate) struct Summary {
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     /// The error frame's `code`: `upstream_timeout`, `upstream_overloaded`,
-    /// `upstream_stream_truncated`, `upstream_error` or `content_filter`.
+    /// `upstream_stream_truncated`, `upstream_error`, `content_filter` or
+    /// `server_shutdown`.
     pub(crate) code: &'static str,
     pub(crate) incident_id: IncidentId,
     /// Text events sent before the failure.
@@ -141,7 +142,7 @@ impl Producer {
                 }
                 () = drain.expired() => {
                     // The shutdown grace period ran out: end with a frame that
-                    // says so rather than cutting the connection.
+                    // names the cause rather than cutting the connection.
                     tracing::warn!(tokens_emitted = self.log.tokens_emitted, "stream_stopped_by_shutdown");
                     self.log.error_kind = Some("server_shutdown");
                     let _ = self.fail("server_shutdown", IncidentId::generate()).await;
@@ -363,8 +364,8 @@ impl Producer {
         }
     }
 
-    /// The client left: keep what the upstream produced for billing. Dropping
-    /// the reservation settles the recorded partial usage.
+    /// Records the usage produced before the client left, so that dropping the
+    /// reservation bills it.
     fn client_gone(&mut self) {
         self.estimate_usage();
         if let Some(reservation) = &mut self.reservation {
