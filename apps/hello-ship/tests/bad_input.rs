@@ -200,3 +200,33 @@ async fn server_survives_bad_input() {
     let response = client().get(server.url("/health")).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[test]
+fn slow_body_times_out_with_408() {
+    use std::io::{Read, Write};
+
+    let server = Server::demo();
+    let addr = server.base_url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(45)))
+        .unwrap();
+    // The headers promise 100 bytes; only 10 arrive, then the client stalls.
+    let head = format!(
+        "POST /chat HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"message\""
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !String::from_utf8_lossy(&response).contains("request_id") {
+        let read = stream.read(&mut buffer).unwrap();
+        assert!(read > 0, "connection closed without a response");
+        response.extend_from_slice(&buffer[..read]);
+    }
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(29));
+}

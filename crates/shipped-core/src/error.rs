@@ -152,6 +152,8 @@ pub enum ApiErrorKind {
     NotFound,
     /// The path exists but not for this method.
     MethodNotAllowed,
+    /// The request body did not arrive in time.
+    RequestTimeout,
     /// The body or a message is over its size limit.
     PayloadTooLarge,
     /// The body is not `application/json`.
@@ -177,6 +179,7 @@ impl ApiErrorKind {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::GuardrailBlocked => 422,
@@ -194,6 +197,7 @@ impl ApiErrorKind {
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::GuardrailBlocked => "guardrail_blocked",
@@ -216,6 +220,7 @@ impl ApiErrorKind {
             | Self::Forbidden
             | Self::NotFound
             | Self::MethodNotAllowed
+            | Self::RequestTimeout
             | Self::UnsupportedMediaType
             | Self::GuardrailBlocked
             | Self::Internal => Pillar::Observable,

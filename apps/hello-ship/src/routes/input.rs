@@ -10,6 +10,10 @@ use shipped_core::{ApiErrorKind, ChatMessage, ChatRequest, RequestContext, Reque
 use crate::app::App;
 use crate::server::response::ApiError;
 
+/// Longest time a client may take to send its request body; a slower one
+/// would hold an in-flight slot and delay a drain.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Longest accepted `user_id`, `feature`, `prompt_version` or `model`, in bytes.
 const MAX_LABEL_LEN: usize = 128;
 
@@ -92,7 +96,17 @@ pub(crate) async fn read_chat_input(
         .extensions()
         .get::<super::openai::OpenAiOptions>()
         .cloned();
-    let bytes = match Limited::new(request.into_body(), limit).collect().await {
+    let collect = Limited::new(request.into_body(), limit).collect();
+    let Ok(collected) = tokio::time::timeout(BODY_READ_TIMEOUT, collect).await else {
+        return Err(ApiError::new(
+            ApiErrorKind::RequestTimeout,
+            format!(
+                "the request body did not arrive within {} seconds; send the whole body at once",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    let bytes = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(_) => return Err(ApiError::invalid("request body could not be read")),

@@ -46,6 +46,7 @@ pub(crate) fn anthropic_kind(kind: ApiErrorKind) -> (StatusCode, &'static str) {
         ApiErrorKind::Forbidden => (StatusCode::FORBIDDEN, "permission_error"),
         ApiErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found_error"),
         ApiErrorKind::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error"),
+        ApiErrorKind::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request_error"),
         ApiErrorKind::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
         ApiErrorKind::UnsupportedMediaType => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request_error")

@@ -53,6 +53,11 @@ pub(crate) fn openai_kind(kind: ApiErrorKind) -> (StatusCode, &'static str, Opti
             invalid,
             Some("method_not_allowed"),
         ),
+        ApiErrorKind::RequestTimeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            invalid,
+            Some("request_timeout"),
+        ),
         ApiErrorKind::PayloadTooLarge => (
             StatusCode::PAYLOAD_TOO_LARGE,
             invalid,
