@@ -88,7 +88,7 @@ async fn admit_inner(
         .cost
         .check_rate(&tenant, context.user_id.as_deref())
         .await
-        .map_err(admission_error)?;
+        .map_err(|error| admission_error(app, error))?;
 
     let guardrails = app.guardrails_for(&tenant.id).clone();
     match guardrails.input().check(&chat.messages) {
@@ -161,7 +161,7 @@ async fn admit_inner(
         .cost
         .reserve(&tenant, &models, input_tokens, max_tokens)
         .await
-        .map_err(admission_error)?;
+        .map_err(|error| admission_error(app, error))?;
     reservation.set_request(
         Some(context.request_id.to_string()),
         context.user_id.clone(),
@@ -215,7 +215,7 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<Arc<Tenant>, ApiError>
     app.keys.authenticate(key).map_err(|_| unauthenticated())
 }
 
-fn admission_error(error: AdmissionError) -> ApiError {
+fn admission_error(app: &App, error: AdmissionError) -> ApiError {
     let kind = error.api_error_kind();
     let message = match &error {
         AdmissionError::RateLimited(limited) => format!(
@@ -226,7 +226,7 @@ fn admission_error(error: AdmissionError) -> ApiError {
             "the daily budget of this API key is spent; it resets at 00:00 UTC".to_owned()
         }
         AdmissionError::Store(store) => {
-            tracing::error!(error = %store, "admission_store_failed");
+            app.log_repeated_error("admission_store_failed", store);
             "the budget store is unavailable; retry the request".to_owned()
         }
     };
