@@ -5,6 +5,8 @@ mod cli;
 mod config;
 mod drain;
 mod eval;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod pipeline;
 mod readiness;
 mod routes;
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
 
-    match cli.command {
+    let code = match cli.command {
         Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::Usage {
             config,
@@ -37,16 +39,27 @@ fn main() -> ExitCode {
         Some(Command::Smoke(args)) => eval::smoke(args),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
-    }
+    };
+    // The server has drained by now: export the spans still queued.
+    #[cfg(feature = "otlp")]
+    otlp::shutdown();
+    code
 }
 
 fn init_logging() {
     let filter =
         EnvFilter::try_from_env("HELLO_SHIP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::registry()
+    let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(shipped_obs::JsonLayer::stdout())
-        .init();
+        .with(shipped_obs::JsonLayer::stdout());
+    #[cfg(feature = "otlp")]
+    let (registry, otlp_status) = {
+        let (layer, status) = otlp::layer_from_env();
+        (registry.with(layer), status)
+    };
+    registry.init();
+    #[cfg(feature = "otlp")]
+    otlp_status.log();
 
     // A panic is logged as one JSON line with its location; the message is left
     // out because it may hold request data.
