@@ -8,3 +8,4 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 
 cargo test --workspace --locked "$@"
+cargo test --locked -p hello-ship --features otlp --test otlp
