@@ -67,3 +67,36 @@ pub(crate) fn authenticate(app: &App, headers: &HeaderMap) -> Result<(), ApiErro
         )),
     }
 }
+
+/// hello-ship's additive `hello_ship` object on OpenAI and Anthropic answers:
+/// what their shapes have no field for.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Extension<'a> {
+    pub(crate) request_id: &'a str,
+    pub(crate) model_route: Option<&'a str>,
+    pub(crate) cost_usd: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) usage_estimated: bool,
+    pub(crate) degraded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) incident_id: Option<&'a str>,
+}
+
+impl<'a> Extension<'a> {
+    pub(crate) fn new(
+        request_id: &'a str,
+        route: Option<&'a str>,
+        usage: &shipped_core::Usage,
+        cost_usd: f64,
+        incident_id: Option<&'a shipped_core::IncidentId>,
+    ) -> Self {
+        Self {
+            request_id,
+            model_route: route,
+            cost_usd,
+            usage_estimated: usage.estimated,
+            degraded: incident_id.is_some(),
+            incident_id: incident_id.map(shipped_core::IncidentId::as_str),
+        }
+    }
+}

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use shipped_core::{FinishReason, IncidentId, ToolCall, Usage};
+use shipped_core::{FinishReason, ToolCall, Usage};
 
 use crate::pipeline::complete::Answer;
+use crate::routes::compat::Extension;
 
 /// Fields every message and stream event carries.
 #[derive(Debug, Clone)]
@@ -67,39 +68,6 @@ impl From<Usage> for UsageBody {
     }
 }
 
-/// hello-ship's additive `hello_ship` object: what Anthropic's shape has no
-/// field for.
-#[derive(Debug, Serialize)]
-pub(crate) struct Extension<'a> {
-    pub(crate) request_id: &'a str,
-    pub(crate) model_route: Option<&'a str>,
-    pub(crate) cost_usd: f64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) usage_estimated: bool,
-    pub(crate) degraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) incident_id: Option<&'a str>,
-}
-
-impl<'a> Extension<'a> {
-    pub(crate) fn new(
-        meta: &'a MessageMeta,
-        route: Option<&'a str>,
-        usage: &Usage,
-        cost_usd: f64,
-        incident_id: Option<&'a IncidentId>,
-    ) -> Self {
-        Self {
-            request_id: &meta.request_id,
-            model_route: route,
-            cost_usd,
-            usage_estimated: usage.estimated,
-            degraded: incident_id.is_some(),
-            incident_id: incident_id.map(IncidentId::as_str),
-        }
-    }
-}
-
 /// Builds the `message` body of a complete answer.
 pub(crate) fn message<'a>(meta: &'a MessageMeta, answer: &'a Answer) -> Message<'a> {
     let mut content = Vec::with_capacity(1 + answer.tool_calls.len());
@@ -118,7 +86,7 @@ pub(crate) fn message<'a>(meta: &'a MessageMeta, answer: &'a Answer) -> Message<
         stop_sequence: None,
         usage: answer.usage.into(),
         hello_ship: Extension::new(
-            meta,
+            &meta.request_id,
             answer.route.as_deref(),
             &answer.usage,
             answer.cost_usd,

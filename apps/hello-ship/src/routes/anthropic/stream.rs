@@ -11,9 +11,10 @@ use llm_providers::ToolCallDelta;
 use llm_stream::Frame;
 use serde::Serialize;
 
-use super::response::{Extension, MessageMeta, UsageBody, stop_reason};
+use super::response::{MessageMeta, UsageBody, stop_reason};
 use crate::pipeline::PipelineEvent;
 use crate::pipeline::stream::{Failure, Summary};
+use crate::routes::compat::Extension;
 use crate::routes::sse::to_json;
 
 /// One event's data; `type` comes first and is also the SSE event name.
@@ -228,7 +229,7 @@ impl EventEncoder {
             },
             usage: summary.usage.into(),
             hello_ship: Extension::new(
-                &self.meta,
+                &self.meta.request_id,
                 summary.route.as_deref(),
                 &summary.usage,
                 summary.cost_usd,

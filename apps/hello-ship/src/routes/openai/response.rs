@@ -1,9 +1,10 @@
 //! The `chat.completion` body, and the parts a stream chunk shares with it.
 
 use serde::Serialize;
-use shipped_core::{FinishReason, IncidentId, ToolCall, Usage};
+use shipped_core::{FinishReason, ToolCall, Usage};
 
 use crate::pipeline::complete::Answer;
+use crate::routes::compat::Extension;
 
 /// Fields every completion and chunk carries.
 #[derive(Debug, Clone)]
@@ -99,39 +100,6 @@ impl From<Usage> for UsageBody {
     }
 }
 
-/// hello-ship's additive `hello_ship` object: what OpenAI's shape has no
-/// field for.
-#[derive(Debug, Serialize)]
-pub(crate) struct Extension<'a> {
-    pub(crate) request_id: &'a str,
-    pub(crate) model_route: Option<&'a str>,
-    pub(crate) cost_usd: f64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) usage_estimated: bool,
-    pub(crate) degraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) incident_id: Option<&'a str>,
-}
-
-impl<'a> Extension<'a> {
-    pub(crate) fn new(
-        meta: &'a CompletionMeta,
-        route: Option<&'a str>,
-        usage: &Usage,
-        cost_usd: f64,
-        incident_id: Option<&'a IncidentId>,
-    ) -> Self {
-        Self {
-            request_id: &meta.request_id,
-            model_route: route,
-            cost_usd,
-            usage_estimated: usage.estimated,
-            degraded: incident_id.is_some(),
-            incident_id: incident_id.map(IncidentId::as_str),
-        }
-    }
-}
-
 /// Builds the `chat.completion` body of a complete answer.
 pub(crate) fn completion<'a>(meta: &'a CompletionMeta, answer: &'a Answer) -> Completion<'a> {
     let tool_calls: Vec<ToolCallBody<'_>> = answer.tool_calls.iter().map(tool_call).collect();
@@ -159,7 +127,7 @@ pub(crate) fn completion<'a>(meta: &'a CompletionMeta, answer: &'a Answer) -> Co
         usage: answer.usage.into(),
         system_fingerprint: None,
         hello_ship: Extension::new(
-            meta,
+            &meta.request_id,
             answer.route.as_deref(),
             &answer.usage,
             answer.cost_usd,
@@ -190,6 +158,8 @@ pub(crate) fn finish_reason(reason: FinishReason, degraded: bool) -> &'static st
 
 #[cfg(test)]
 mod tests {
+    use shipped_core::IncidentId;
+
     use serde_json::{Value, json};
 
     use super::*;

@@ -11,9 +11,10 @@ use llm_providers::ToolCallDelta;
 use llm_stream::Frame;
 use serde::Serialize;
 
-use super::response::{CompletionMeta, Extension, UsageBody, finish_reason};
+use super::response::{CompletionMeta, UsageBody, finish_reason};
 use crate::pipeline::PipelineEvent;
 use crate::pipeline::stream::{Failure, Summary};
+use crate::routes::compat::Extension;
 use crate::routes::sse::to_json;
 
 #[derive(Debug, Serialize)]
@@ -148,7 +149,7 @@ impl ChunkEncoder {
     fn put_end(&self, out: &mut BytesMut, summary: &Summary) {
         let reason = finish_reason(summary.finish_reason, summary.incident_id.is_some());
         let extension = Extension::new(
-            &self.meta,
+            &self.meta.request_id,
             summary.route.as_deref(),
             &summary.usage,
             summary.cost_usd,
