@@ -8,6 +8,8 @@
 #
 #   bench/run.sh            every scenario, 3 repetitions (about 7 minutes)
 #   bench/run.sh --quick    one short scenario, to check that it all starts
+#   bench/run.sh --held-streams   idle memory, memory after one request and
+#                                 held streams only
 #
 # Environment: BENCH_SECS (seconds per scenario, default 10), BENCH_REPEAT
 # (default 3), BENCH_STREAMS (streams held open, default 2000), BENCH_GATEWAY_BIN
@@ -19,10 +21,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 quick=0
+held_only=0
 case "${1:-}" in
   --quick) quick=1 ;;
+  --held-streams) held_only=1 ;;
   "") ;;
-  *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [--quick | --held-streams]" >&2; exit 2 ;;
 esac
 secs=${BENCH_SECS:-10}
 repeat=${BENCH_REPEAT:-3}
@@ -171,7 +175,24 @@ run_pair() {
     tee -a "$results"
 }
 
-if [[ $quick == 1 ]]; then
+# Holds $streams streams open for 20 s and records hello-ship's memory.
+hold_streams() {
+  echo "== $streams streams held open with heartbeats"
+  "$loadgen" hold --url "http://$gateway/chat/stream" --header "$auth" \
+    --body '{"message":"Hold this stream open.","model":"hold"}' \
+    --count "$streams" --secs 20 --pid "$gateway_pid" --label "hold" |
+    jq -c '. + {scenario: "open streams"}' | tee -a "$results"
+}
+
+if [[ $held_only == 1 ]]; then
+  # One request loads the tokenizer if the input is counted with one, so the
+  # held streams start from the memory of a server that has served a request.
+  curl -fsS -o /dev/null -H "$auth" -H 'content-type: application/json' \
+    -d "$gateway_body" "http://$gateway/chat"
+  first_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$gateway_pid/status")
+  jq -nc --argjson kib "$first_kib" '{mode: "after first request", rss_kib: $kib}' | tee -a "$results"
+  hold_streams
+elif [[ $quick == 1 ]]; then
   echo "== quick: non-streaming at 200 requests per second for ${secs} s"
   run_pair "quick 200 rps" 200 0 1
 else
@@ -183,11 +204,7 @@ else
     run_pair "stream 100/s, 50 tokens" 100 1 "$rep"
   done
 
-  echo "== $streams streams held open with heartbeats"
-  "$loadgen" hold --url "http://$gateway/chat/stream" --header "$auth" \
-    --body '{"message":"Hold this stream open.","model":"hold"}' \
-    --count "$streams" --secs 20 --pid "$gateway_pid" --label "hold" |
-    jq -c '. + {scenario: "open streams"}' | tee -a "$results"
+  hold_streams
 
   # The clients read nothing after the response head. The bounded event
   # channel and TCP backpressure should pause the upstream within seconds, and
@@ -203,8 +220,10 @@ else
     sed 's/^/hello-ship write timeouts: /'
 fi
 
-echo "== summary (medians over repetitions; added = hello-ship minus direct in the same repetition)"
-python3 "$root/bench/summarize.py" "$results" | tee "$out/summary.md"
+if [[ $held_only == 0 ]]; then
+  echo "== summary (medians over repetitions; added = hello-ship minus direct in the same repetition)"
+  python3 "$root/bench/summarize.py" "$results" | tee "$out/summary.md"
+fi
 echo "raw results: $results"
 
 errors=$(jq -s '[.[] | .errors // 0] | add' "$results")
