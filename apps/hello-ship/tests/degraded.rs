@@ -51,7 +51,7 @@ async fn chat_falls_back_to_second_route() {
     assert_eq!(body["model_route"], "secondary");
     assert_eq!(body["degraded"], false);
     let fallback = server
-        .wait_for_log("falling back", None, Duration::from_secs(2))
+        .wait_for_log("falling_back", None, Duration::from_secs(2))
         .expect("fallback logged");
     assert_eq!(fallback["route"], "secondary");
     assert_eq!(fallback["from_route"], "primary");

@@ -142,7 +142,7 @@ impl CircuitBreaker {
             State::Closed { .. } => false,
             State::Open { until } if Instant::now() < until => return None,
             State::Open { .. } => {
-                info!(route = %self.route, breaker_state = "half_open", "circuit half-open, sending a probe");
+                info!(route = %self.route, breaker_state = "half_open", "circuit_half_open");
                 *state = State::HalfOpen { probing: true };
                 true
             }
@@ -162,7 +162,7 @@ impl CircuitBreaker {
     fn record_success(&self) {
         let mut state = self.lock();
         if !matches!(*state, State::Closed { .. }) {
-            info!(route = %self.route, breaker_state = "closed", "circuit closed");
+            info!(route = %self.route, breaker_state = "closed", "circuit_closed");
         }
         *state = State::Closed { failures: 0 };
     }
@@ -182,7 +182,7 @@ impl CircuitBreaker {
                     breaker_state = "open",
                     failures = failures + 1,
                     cool_down_ms,
-                    "circuit opened"
+                    "circuit_opened"
                 );
                 *state = State::Open { until };
             }
@@ -192,7 +192,7 @@ impl CircuitBreaker {
                 }
             }
             State::HalfOpen { .. } if probe => {
-                warn!(route = %self.route, breaker_state = "open", cool_down_ms, "probe failed, circuit re-opened");
+                warn!(route = %self.route, breaker_state = "open", cool_down_ms, "circuit_reopened");
                 *state = State::Open { until };
             }
             // A call admitted before the circuit opened failed late; the

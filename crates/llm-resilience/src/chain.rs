@@ -232,7 +232,7 @@ impl Inner {
                 error_kind,
                 error_type,
                 attempts,
-                "every route failed, degraded answers disabled"
+                "chain_unavailable"
             );
             return Err(ChainError::Unavailable {
                 incident_id,
@@ -246,7 +246,7 @@ impl Inner {
             error_kind,
             error_type,
             attempts,
-            "every route failed, serving degraded answer"
+            "chain_degraded"
         );
         Ok(Degraded {
             incident_id,

@@ -219,7 +219,7 @@ impl ShareAlarm {
                 requests,
                 fallbacks,
                 window_secs = self.config.window.as_secs(),
-                "fallback share above threshold"
+                "fallback_share_high"
             );
         }
     }

@@ -126,12 +126,12 @@ impl Session {
             if let Some(permit) = self.inner.routes[index].breaker.try_acquire() {
                 return Ok(self.admit(index, permit));
             }
-            debug!(route = %self.inner.routes[index].route.name(), "circuit opened while waiting to retry");
+            debug!(route = %self.inner.routes[index].route.name(), "circuit_opened_before_retry");
         }
 
         while self.cursor < self.inner.routes.len() {
             if Instant::now() >= self.deadline() {
-                info!(attempts = self.attempts, "retry deadline passed");
+                info!(attempts = self.attempts, "retry_deadline_passed");
                 break;
             }
             let index = self.cursor;
@@ -140,19 +140,19 @@ impl Session {
             let name = slot.route.name();
             if let (Some(min), Some(window)) = (self.min_window, slot.route.context_window()) {
                 if window <= min {
-                    debug!(route = %name, context_window = window, "skipping route, context window too small");
+                    debug!(route = %name, context_window = window, "route_skipped_context_window");
                     continue;
                 }
             }
             let Some(permit) = slot.breaker.try_acquire() else {
-                debug!(route = %name, breaker_state = "open", "skipping route, circuit open");
+                debug!(route = %name, breaker_state = "open", "route_skipped_circuit_open");
                 continue;
             };
             if let Some(cap) = slot.fallback_cap.as_ref().filter(|_| index > 0) {
                 if !cap.try_acquire() {
-                    debug!(route = %name, "skipping route, fallback rate cap reached");
+                    debug!(route = %name, "route_skipped_fallback_cap");
                     if let Some(skipped) = slot.cap_warning.pass(CAP_WARNING_INTERVAL) {
-                        warn!(route = %name, skipped, "fallback rate cap reached, skipping route");
+                        warn!(route = %name, skipped, "fallback_cap_reached");
                     }
                     continue;
                 }
@@ -164,7 +164,7 @@ impl Session {
                     from_route = from,
                     fallback_tier = %FallbackTier::for_index(index),
                     error_kind = self.last_error.as_ref().map(|e| e.kind().as_str()),
-                    "falling back"
+                    "falling_back"
                 );
                 if !self.fell_back {
                     self.fell_back = true;
@@ -183,7 +183,7 @@ impl Session {
         self.attempts += 1;
         self.route_attempts += 1;
         let route = self.inner.routes[index].route.clone();
-        debug!(route = %route.name(), attempt = self.attempts, probe = permit.is_probe(), "calling route");
+        debug!(route = %route.name(), attempt = self.attempts, probe = permit.is_probe(), "calling_route");
         Call {
             index,
             route,
@@ -237,7 +237,7 @@ impl Session {
                 error_kind = kind.as_str(),
                 error_type,
                 attempt,
-                "context window exceeded, trying a route with a larger window"
+                "context_window_exceeded"
             );
             self.last_error = Some(error);
             return Verdict::Continue;
@@ -249,7 +249,7 @@ impl Session {
                 error_kind = kind.as_str(),
                 error_type,
                 attempt,
-                "request rejected by the route, not falling back"
+                "request_rejected"
             );
             return Verdict::Reject(error);
         }
@@ -275,7 +275,7 @@ impl Session {
                     error_type,
                     attempt,
                     reason,
-                    "route failed, not retrying"
+                    "route_failed"
                 );
             }
         }

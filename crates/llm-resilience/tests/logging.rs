@@ -80,16 +80,16 @@ async fn chain_logs_retry_fallback_and_degradation() {
     assert_eq!(retry["attempt"], "1");
     assert!(retry.contains_key("delay_ms"));
 
-    let fallbacks = capture.find("falling back");
+    let fallbacks = capture.find("falling_back");
     assert_eq!(fallbacks.len(), 1);
     assert_eq!(fallbacks[0].fields["route"], "secondary");
     assert_eq!(fallbacks[0].fields["fallback_tier"], "fallback");
 
-    let opened = capture.find("circuit opened");
+    let opened = capture.find("circuit_opened");
     assert_eq!(opened.len(), 1);
     assert_eq!(opened[0].fields["route"], "primary");
 
-    let degraded = capture.find("every route failed, serving degraded answer");
+    let degraded = capture.find("chain_degraded");
     assert_eq!(degraded.len(), 1);
     let degraded = &degraded[0].fields;
     assert_eq!(degraded["fallback_tier"], "\"static\"");

@@ -251,7 +251,7 @@ impl Driver {
     }
 
     fn on_timeout(&mut self, call: Call, stage: &'static str) {
-        debug!(route = %call.route.name(), stage, "stage timed out");
+        debug!(route = %call.route.name(), stage, "stage_timed_out");
         self.on_failure(call, ProviderError::new(UpstreamErrorKind::Timeout));
     }
 
@@ -278,7 +278,7 @@ impl Driver {
                 route,
                 error_kind = kind.as_str(),
                 tokens_emitted = self.tokens_emitted,
-                "stream failed after output was sent, continuing on the next route"
+                "stream_continuing"
             );
             self.continuing_after = Some(kind);
             self.session.restart_deadline();
@@ -295,7 +295,7 @@ impl Driver {
             error_kind = kind.as_str(),
             incident_id = %incident_id,
             tokens_emitted = self.tokens_emitted,
-            "stream failed"
+            "chain_stream_failed"
         );
         self.queue.push_back(ChainEvent::Failed(StreamFailure {
             kind,
