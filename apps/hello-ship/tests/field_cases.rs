@@ -19,7 +19,7 @@ fn case(id: &str) -> Value {
     serde_json::from_str(&text).expect("case is JSON")
 }
 
-/// The case's first reply and its later ones, delays capped at 200 ms.
+/// Builds the case's first reply and its later ones, with delays capped at 200 ms.
 fn replies(case: &Value) -> Vec<Reply> {
     let upstream = &case["upstream"];
     let mut replies = vec![Reply::from_case(upstream, Duration::from_millis(200))];
@@ -33,7 +33,7 @@ fn replies(case: &Value) -> Vec<Reply> {
     replies
 }
 
-/// A server with one route of `provider` at the fake, and fast retries.
+/// Starts a server with one route of `provider` at the fake, and fast retries.
 fn server_for(upstream: &FakeUpstream, provider: &str, model: &str, extra: &str) -> Server {
     let base_url = match provider {
         // The Anthropic and Bedrock clients add their own paths to the base URL.

@@ -11,7 +11,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 ///
 /// The error is opaque: ask it questions ([`kind`](Self::kind),
 /// [`status`](Self::status), [`retry_after`](Self::retry_after)) rather than matching
-/// on provider quirks. Its `Display` text is safe to log and holds no key, URL
+/// on provider quirks. Its `Display` text is safe to log and contains no key, URL
 /// query or provider body; the underlying cause is reachable through
 /// [`source`](std::error::Error::source).
 ///
@@ -92,32 +92,32 @@ impl ProviderError {
         self
     }
 
-    /// What went wrong, normalised over providers.
+    /// Returns what went wrong, normalised over providers.
     pub fn kind(&self) -> UpstreamErrorKind {
         self.inner.kind
     }
 
-    /// The HTTP status the provider returned, if the failure had one.
+    /// Returns the HTTP status the provider returned, if the failure had one.
     pub fn status(&self) -> Option<u16> {
         self.inner.status
     }
 
-    /// The delay the provider asked for (`Retry-After` or a reset header).
+    /// Returns the delay the provider requested (`Retry-After` or a reset header).
     pub fn retry_after(&self) -> Option<Duration> {
         self.inner.retry_after
     }
 
-    /// The provider's own error code, if it sent one.
+    /// Returns the provider's own error code, if it sent one.
     pub fn provider_code(&self) -> Option<&str> {
         self.inner.provider_code.as_deref()
     }
 
-    /// Whether the same route may succeed on another attempt.
+    /// Returns whether the same route may succeed on another attempt.
     pub fn is_retryable(&self) -> bool {
         self.inner.kind.is_retryable()
     }
 
-    /// Whether a stage deadline passed.
+    /// Returns whether a stage deadline passed.
     pub fn is_timeout(&self) -> bool {
         self.inner.kind == UpstreamErrorKind::Timeout
     }

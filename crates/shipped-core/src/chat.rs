@@ -17,7 +17,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// The role's wire name, as OpenAI and Anthropic spell it.
+    /// Returns the role's wire name, as OpenAI and Anthropic spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
@@ -49,7 +49,7 @@ pub struct ToolCall {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// Who wrote the message.
+    /// Author of the message.
     pub role: Role,
     /// The message text; empty for an assistant message that only calls tools.
     pub content: String,
@@ -152,8 +152,8 @@ pub struct Completion {
     pub tool_calls: Vec<ToolCall>,
     /// Tokens consumed, as the provider reported them or as estimated.
     pub usage: Usage,
-    /// Why the model stopped.
+    /// Reason the model stopped.
     pub finish_reason: FinishReason,
-    /// Model id the provider says answered.
+    /// Model id the provider reports for the answer.
     pub model: String,
 }

@@ -58,7 +58,7 @@ impl UpstreamErrorKind {
         Some(kind)
     }
 
-    /// Whether trying the same route again may succeed.
+    /// Returns whether trying the same route again may succeed.
     pub fn is_retryable(self) -> bool {
         match self {
             Self::RateLimited
@@ -75,7 +75,7 @@ impl UpstreamErrorKind {
         }
     }
 
-    /// Whether another route of the fallback chain may succeed.
+    /// Returns whether another route of the fallback chain may succeed.
     ///
     /// An invalid request fails on every route, and content the provider filtered
     /// must not be asked of another model.
@@ -94,7 +94,7 @@ impl UpstreamErrorKind {
         }
     }
 
-    /// The `code` of the SSE error frame a client receives after tokens were sent.
+    /// Returns the `code` of the SSE error frame a client receives after tokens were sent.
     pub fn stream_error_code(self) -> &'static str {
         match self {
             Self::Timeout => "upstream_timeout",
@@ -110,7 +110,7 @@ impl UpstreamErrorKind {
         }
     }
 
-    /// The kind's name as it appears in logs and metrics labels.
+    /// Returns the kind's name as it appears in logs and metrics labels.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RateLimited => "rate_limited",
@@ -128,7 +128,7 @@ impl UpstreamErrorKind {
     }
 }
 
-/// What a client of hello-ship is told went wrong, with its HTTP status.
+/// The error a client of hello-ship receives, with its HTTP status.
 ///
 /// The JSON error body is `{"error": {"type", "message", "request_id"}}`, where
 /// `type` is [`as_str`](Self::as_str).
@@ -171,7 +171,7 @@ pub enum ApiErrorKind {
 }
 
 impl ApiErrorKind {
-    /// The HTTP status code.
+    /// Returns the HTTP status code.
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidRequest => 400,
@@ -189,7 +189,7 @@ impl ApiErrorKind {
         }
     }
 
-    /// The `type` field of the JSON error body.
+    /// Returns the `type` field of the JSON error body.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidRequest => "invalid_request",
@@ -208,7 +208,7 @@ impl ApiErrorKind {
         }
     }
 
-    /// The pillar whose promise this error keeps or reports on.
+    /// Returns the pillar whose promise this error keeps or reports on.
     pub fn pillar(self) -> Pillar {
         match self {
             Self::RateLimited | Self::BudgetExceeded | Self::PayloadTooLarge => {

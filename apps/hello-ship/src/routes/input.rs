@@ -10,8 +10,8 @@ use shipped_core::{ApiErrorKind, ChatMessage, ChatRequest, RequestContext, Reque
 use crate::app::App;
 use crate::server::response::ApiError;
 
-/// Longest time a client may take to send its request body; a slower one
-/// would hold an in-flight slot and delay a drain.
+/// Maximum time a client may take to send its request body, because a slower
+/// one would hold an in-flight slot and delay a drain.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Longest accepted `user_id`, `feature`, `prompt_version` or `model`, in bytes.

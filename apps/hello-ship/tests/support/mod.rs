@@ -101,12 +101,12 @@ impl Server {
         format!("{}{path}", self.base_url)
     }
 
-    /// The configuration file the server was started with, if any.
+    /// Returns the configuration file the server was started with, if any.
     pub(crate) fn config_path(&self) -> Option<&std::path::Path> {
         self._config.as_ref().map(|file| file.path())
     }
 
-    /// Every line the server has logged so far.
+    /// Returns every line the server has logged so far.
     pub(crate) fn log_lines(&self) -> Vec<String> {
         self.logs.lock().expect("log lock").clone()
     }
@@ -195,13 +195,13 @@ pub(crate) fn with_test_tenant(config: &str) -> String {
     text
 }
 
-/// A client with no proxy, so requests to 127.0.0.1 never leave the machine,
+/// Builds a client with no proxy, so requests to 127.0.0.1 never leave the machine,
 /// that sends [`TEST_KEY`] as its bearer key.
 pub(crate) fn client() -> reqwest::Client {
     client_with_key(TEST_KEY)
 }
 
-/// A client like [`client`] that sends `key` as its bearer key.
+/// Builds a client like [`client`] that sends `key` as its bearer key.
 pub(crate) fn client_with_key(key: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(

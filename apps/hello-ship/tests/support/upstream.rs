@@ -30,7 +30,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    /// A JSON body with `status`.
+    /// Builds a reply with a JSON body and `status`.
     pub(crate) fn json(status: u16, body: &str) -> Self {
         Self {
             status,
@@ -40,7 +40,7 @@ impl Reply {
         }
     }
 
-    /// An SSE stream of OpenAI chunks, one content delta per piece of
+    /// Builds an SSE stream of OpenAI chunks, one content delta per piece of
     /// `tokens`, `delay` apart, then a stop chunk, a usage chunk and `[DONE]`.
     pub(crate) fn openai_stream(tokens: &[&str], first_delay: Duration, delay: Duration) -> Self {
         let mut chunks = Vec::new();
@@ -75,7 +75,7 @@ impl Reply {
         }
     }
 
-    /// A reply exactly as a field case in `testdata/cases` describes it: its
+    /// Builds a reply exactly as a field case in `testdata/cases` describes it: its
     /// status, headers and reads (base64-decoded when the case says so), each
     /// read after its delay, with delays above `max_delay` shortened to it.
     pub(crate) fn from_case(upstream: &serde_json::Value, max_delay: Duration) -> Self {
@@ -121,7 +121,7 @@ impl Reply {
         }
     }
 
-    /// A non-streaming OpenAI completion with `text`, after `delay`.
+    /// Builds a non-streaming OpenAI completion with `text`, sent after `delay`.
     pub(crate) fn openai_completion(text: &str, delay: Duration) -> Self {
         let body = serde_json::json!({
             "id": "chatcmpl-fake", "object": "chat.completion", "created": 1718000000,
