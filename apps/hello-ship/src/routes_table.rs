@@ -277,6 +277,9 @@ fn build_client(
             if let Some(key) = key {
                 builder = builder.api_key(SecretString::from(key));
             }
+            if route.http2_prior_knowledge {
+                builder = builder.http2_prior_knowledge();
+            }
             builder
                 .timeouts(timeouts)
                 .build()

@@ -383,3 +383,28 @@ async fn b24_split_pii_never_leaks_on_openai_endpoint() {
     );
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn b01_over_an_h2c_upstream() {
+    // The same replay over HTTP/2 without negotiation, which a route asks for
+    // with `http2_prior_knowledge`.
+    let upstream = FakeUpstream::start_http2(replies(&case("B01"))).await;
+    let config = format!(
+        r#"
+        [[routes]]
+        name = "upstream"
+        provider = "openai-compatible"
+        model = "gpt-4o-mini"
+        base_url = "{}"
+        http2_prior_knowledge = true
+        "#,
+        upstream.base_url
+    );
+    let server = Server::start(&[], Some(&with_test_tenant(&config)), &[]);
+
+    let (_, frames, _) = stream(&server, "Say hello world in Chinese").await;
+
+    assert_eq!(tokens_text(&frames), "你好，世界🙂");
+    done(&frames);
+    assert_eq!(upstream.received()[0].version, http::Version::HTTP_2);
+}

@@ -124,6 +124,12 @@ fn check_config_lists_every_problem() {
         name = "primary"
         provider = "openai"
         model = "gpt-4o-mini"
+        [[routes]]
+        name = "claude"
+        provider = "anthropic"
+        model = "claude-3-5-haiku-latest"
+        api_key_env = "ANTHROPIC_API_KEY"
+        http2_prior_knowledge = true
         [models.default]
         chain = ["primary", "ghost"]
         [guardrails]
@@ -141,6 +147,7 @@ fn check_config_lists_every_problem() {
         "\"ghost\"",
         "(unclosed",
         "tenants[0].key_sha256",
+        "routes[1].http2_prior_knowledge",
     ] {
         assert!(
             output.contains(setting),

@@ -19,12 +19,23 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// That is turned off, so that the resilience layer decides and counts every
 /// retry. Redirects are not followed, because an API endpoint that redirects is
 /// misconfigured and following it could carry credentials to another host.
-pub(crate) fn build_client(timeouts: &Timeouts) -> Result<reqwest::Client, ConfigError> {
-    reqwest::Client::builder()
+///
+/// HTTPS servers that offer HTTP/2 get it through ALPN. `http2_prior_knowledge`
+/// also speaks HTTP/2 to a plain-HTTP server (h2c) without asking first, so
+/// that every call to it shares one connection and its buffers.
+pub(crate) fn build_client(
+    timeouts: &Timeouts,
+    http2_prior_knowledge: bool,
+) -> Result<reqwest::Client, ConfigError> {
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(timeouts.connect())
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never())
+        .retry(reqwest::retry::never());
+    if http2_prior_knowledge {
+        builder = builder.http2_prior_knowledge();
+    }
+    builder
         .build()
         .map_err(|error| ConfigError::HttpClient(error.without_url()))
 }

@@ -463,3 +463,38 @@ async fn bare_error_object_in_stream_is_typed() {
     assert_eq!(error.provider_code(), Some("BadRequestError"));
     assert_eq!(error.kind(), UpstreamErrorKind::ContextLengthExceeded);
 }
+
+#[tokio::test]
+async fn http2_prior_knowledge_streams_over_h2c() {
+    let body = fixture("openai-chat-stream-text-usage.sse");
+    let server = FakeProvider::start_http2(vec![Reply::sse(support::whole(&body))]).await;
+    let provider = OpenAiProvider::compatible_builder()
+        .base_url(server.base_url())
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+
+    let request = request("gpt-4o-mini");
+    let (first, second) = tokio::join!(provider.stream(&request), provider.stream(&request));
+    for stream in [first.unwrap(), second.unwrap()] {
+        let collected = collect(stream).await;
+        assert!(collected.error.is_none(), "{:?}", collected.error);
+        assert_eq!(collected.usages()[0].output_tokens, 26);
+    }
+
+    let versions: Vec<_> = server.requests().iter().map(|r| r.version).collect();
+    assert_eq!(versions, [hyper::Version::HTTP_2, hyper::Version::HTTP_2]);
+}
+
+#[tokio::test]
+async fn http1_client_cannot_reach_an_h2c_only_server() {
+    // The control for the test above: without the setting, the same server
+    // is unreachable, so that test shows the setting at work.
+    let body = fixture("openai-chat-stream-text-usage.sse");
+    let server = FakeProvider::start_http2(vec![Reply::sse(support::whole(&body))]).await;
+
+    let result = compatible(&server).stream(&request("gpt-4o-mini")).await;
+
+    assert!(result.is_err());
+    assert!(server.requests().is_empty());
+}

@@ -209,6 +209,10 @@ pub(crate) struct RouteSection {
     /// Stage deadlines for this route; `[timeouts]` when absent.
     #[serde(default)]
     pub(crate) timeouts: Option<TimeoutsSection>,
+    /// Whether an openai or openai-compatible route speaks HTTP/2 from the
+    /// first byte, so that every call shares one connection.
+    #[serde(default)]
+    pub(crate) http2_prior_knowledge: bool,
     /// Behaviour of a `mock` route.
     #[serde(default)]
     pub(crate) mock: MockSection,
@@ -307,6 +311,7 @@ impl ConfigFile {
             api_key_file: None,
             region: None,
             context_window: None,
+            http2_prior_knowledge: false,
             timeouts: None,
             mock: MockSection {
                 answer: None,
@@ -336,6 +341,7 @@ impl ConfigFile {
             api_key_file: None,
             region: None,
             context_window: Some(128_000),
+            http2_prior_knowledge: false,
             timeouts: None,
             mock: MockSection::default(),
         }];
@@ -400,6 +406,16 @@ impl ConfigFile {
             let timeouts = route.timeouts.unwrap_or(self.timeouts);
             if let Err(error) = timeouts.to_timeouts() {
                 problems.push(format!("routes[{index}].timeouts: {error}"));
+            }
+            let speaks_openai = matches!(
+                route.provider,
+                ProviderKind::Openai | ProviderKind::OpenaiCompatible
+            );
+            if route.http2_prior_knowledge && !speaks_openai {
+                problems.push(format!(
+                    "routes[{index}].http2_prior_knowledge: only openai and openai-compatible routes support it; remove it from this {} route",
+                    route.provider.as_str()
+                ));
             }
             if route.provider == ProviderKind::Bedrock && route.region.is_none() {
                 problems.push(format!(

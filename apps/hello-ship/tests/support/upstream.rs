@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 type BoxBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -138,6 +138,7 @@ impl Reply {
 /// A request the fake received.
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
+    pub(crate) version: http::Version,
     pub(crate) headers: http::HeaderMap,
     pub(crate) body: serde_json::Value,
 }
@@ -168,6 +169,16 @@ impl FakeUpstream {
     /// Starts the fake on an ephemeral port with `replies` in order; once they
     /// run out it answers 500.
     pub(crate) async fn start(replies: Vec<Reply>) -> Self {
+        Self::serve(replies, false).await
+    }
+
+    /// The same fake speaking only HTTP/2 over plain TCP (h2c), as a proxy
+    /// with an `http2` listener does.
+    pub(crate) async fn start_http2(replies: Vec<Reply>) -> Self {
+        Self::serve(replies, true).await
+    }
+
+    async fn serve(replies: Vec<Reply>, http2_only: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake upstream");
@@ -182,9 +193,14 @@ impl FakeUpstream {
                 let state = accept_state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| respond(state.clone(), request));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let io = TokioIo::new(stream);
+                    let _ = if http2_only {
+                        http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, service)
+                            .await
+                    } else {
+                        http1::Builder::new().serve_connection(io, service).await
+                    };
                 });
             }
         });
@@ -219,6 +235,7 @@ async fn respond(
     state: Arc<State>,
     request: Request<Incoming>,
 ) -> Result<Response<BoxBody>, Infallible> {
+    let version = request.version();
     let headers = request.headers().clone();
     let bytes = request
         .into_body()
@@ -227,11 +244,11 @@ async fn respond(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    state
-        .received
-        .lock()
-        .expect("lock")
-        .push(Received { headers, body });
+    state.received.lock().expect("lock").push(Received {
+        version,
+        headers,
+        body,
+    });
 
     let reply = state
         .replies

@@ -172,7 +172,7 @@ impl AnthropicProviderBuilder {
             });
         }
         Ok(AnthropicProvider {
-            client: build_client(&self.timeouts)?,
+            client: build_client(&self.timeouts, false)?,
             endpoint: format!("{base_url}/v1/messages"),
             api_key,
             timeouts: self.timeouts,

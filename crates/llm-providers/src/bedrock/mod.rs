@@ -229,7 +229,7 @@ impl BedrockProviderBuilder {
             None => AwsCredentials::from_env()?,
         };
         Ok(BedrockProvider {
-            client: build_client(&self.timeouts)?,
+            client: build_client(&self.timeouts, false)?,
             base_url,
             region,
             credentials,

@@ -73,6 +73,7 @@ impl OpenAiProvider {
             timeouts: Timeouts::default(),
             token_limit: TokenLimitField::MaxCompletionTokens,
             compatible: false,
+            http2_prior_knowledge: false,
         }
     }
 
@@ -85,6 +86,7 @@ impl OpenAiProvider {
             timeouts: Timeouts::default(),
             token_limit: TokenLimitField::MaxTokens,
             compatible: true,
+            http2_prior_knowledge: false,
         }
     }
 
@@ -149,6 +151,7 @@ pub struct OpenAiProviderBuilder {
     timeouts: Timeouts,
     token_limit: TokenLimitField,
     compatible: bool,
+    http2_prior_knowledge: bool,
 }
 
 impl OpenAiProviderBuilder {
@@ -181,6 +184,27 @@ impl OpenAiProviderBuilder {
         self
     }
 
+    /// Speaks HTTP/2 from the first byte, also to a plain `http://` base URL
+    /// (h2c), instead of HTTP/1.1. Concurrent calls then share one connection
+    /// rather than holding one socket and its buffers each. Only for servers
+    /// that accept HTTP/2 without negotiation, e.g. behind an Envoy or nginx
+    /// `http2` listener; HTTPS servers negotiate HTTP/2 without this.
+    ///
+    /// ```
+    /// use llm_providers::openai::OpenAiProvider;
+    ///
+    /// let sidecar = OpenAiProvider::compatible_builder()
+    ///     .base_url("http://127.0.0.1:10000/v1")
+    ///     .http2_prior_knowledge()
+    ///     .build()?;
+    /// # Ok::<_, llm_providers::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.http2_prior_knowledge = true;
+        self
+    }
+
     /// Creates the provider.
     ///
     /// # Errors
@@ -201,7 +225,7 @@ impl OpenAiProviderBuilder {
             })
             .transpose()?;
         Ok(OpenAiProvider {
-            client: build_client(&self.timeouts)?,
+            client: build_client(&self.timeouts, self.http2_prior_knowledge)?,
             endpoint: reqwest::Url::parse(&format!("{base_url}/chat/completions"))
                 .map_err(|error| ConfigError::InvalidBaseUrl(error.to_string()))?,
             authorization,

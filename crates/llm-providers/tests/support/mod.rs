@@ -19,10 +19,10 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{HeaderMap, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use llm_providers::{ChatStream, ProviderError, StreamEvent};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -130,6 +130,7 @@ impl Reply {
 /// A request as the fake provider received it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub version: hyper::Version,
     pub method: String,
     pub path: String,
     pub headers: HeaderMap,
@@ -162,6 +163,16 @@ pub struct FakeProvider {
 
 impl FakeProvider {
     pub async fn start(replies: Vec<Reply>) -> Self {
+        Self::start_serving(replies, false).await
+    }
+
+    /// A server that speaks only HTTP/2 over plain TCP (h2c), as a proxy with
+    /// an `http2` listener does.
+    pub async fn start_http2(replies: Vec<Reply>) -> Self {
+        Self::start_serving(replies, true).await
+    }
+
+    async fn start_serving(replies: Vec<Reply>, http2_only: bool) -> Self {
         assert!(!replies.is_empty(), "script at least one reply");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local address");
@@ -180,9 +191,14 @@ impl FakeProvider {
                 let state = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let service = service_fn(move |request| serve(request, Arc::clone(&state)));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let io = TokioIo::new(stream);
+                    let _ = if http2_only {
+                        http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, service)
+                            .await
+                    } else {
+                        http1::Builder::new().serve_connection(io, service).await
+                    };
                 });
             }
         });
@@ -224,6 +240,7 @@ async fn serve(
     let reply = {
         let mut state = state.lock().expect("state lock");
         state.requests.push(Recorded {
+            version: parts.version,
             method: parts.method.to_string(),
             path: parts
                 .uri
