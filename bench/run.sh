@@ -12,7 +12,9 @@
 #                                 held streams only
 #
 # Environment: BENCH_SECS (seconds per scenario, default 10), BENCH_REPEAT
-# (default 3), BENCH_STREAMS (streams held open, default 2000), BENCH_GATEWAY_BIN
+# (default 3), BENCH_STREAMS (streams held open over HTTP/1.1 upstream
+# connections, default 2000), BENCH_H2_STREAMS (streams held open over one
+# HTTP/2 upstream connection, default 10000), BENCH_GATEWAY_BIN
 # (a hello-ship binary to measure in place of a fresh release build, e.g. to
 # compare two builds).
 set -euo pipefail
@@ -31,6 +33,7 @@ esac
 secs=${BENCH_SECS:-10}
 repeat=${BENCH_REPEAT:-3}
 streams=${BENCH_STREAMS:-2000}
+h2_streams=${BENCH_H2_STREAMS:-10000}
 if [[ $quick == 1 ]]; then
   secs=2
   repeat=1
@@ -50,8 +53,9 @@ gateway_bin=${BENCH_GATEWAY_BIN:-$target_dir/release/hello-ship}
 upstream_bin="$target_dir/bench/release/fake-upstream"
 loadgen="$target_dir/bench/release/loadgen"
 
-# Each held stream takes one descriptor in the load generator and two in
-# hello-ship (client and upstream connections).
+# Each held stream takes one descriptor in the load generator and one or two
+# in hello-ship (the client's connection, and its own upstream connection
+# unless the upstream speaks HTTP/2).
 ulimit -n "$(ulimit -Hn)" || true
 
 pids=()
@@ -118,6 +122,17 @@ base_url = "http://$upstream/v1"
 api_key_env = "HELLO_SHIP_BENCH_UPSTREAM_KEY"
 timeouts = { connect_ms = 5000, first_token_ms = 30000, idle_ms = 600000, total_ms = 600000 }
 
+# The same upstream over HTTP/2 (h2c): every held stream shares one upstream
+# connection, as calls to an HTTPS provider that offers HTTP/2 do.
+[[routes]]
+name = "hold-h2"
+provider = "openai-compatible"
+model = "bench-hold"
+base_url = "http://$upstream/v1"
+api_key_env = "HELLO_SHIP_BENCH_UPSTREAM_KEY"
+http2_prior_knowledge = true
+timeouts = { connect_ms = 5000, first_token_ms = 30000, idle_ms = 600000, total_ms = 600000 }
+
 [[routes]]
 name = "long"
 provider = "openai-compatible"
@@ -132,6 +147,9 @@ chain = ["upstream"]
 [models.hold]
 chain = ["hold"]
 
+[models.hold-h2]
+chain = ["hold-h2"]
+
 [models.long]
 chain = ["long"]
 
@@ -139,12 +157,18 @@ chain = ["long"]
 [degraded]
 enabled = false
 EOF
-HELLO_SHIP_BENCH_UPSTREAM_KEY=dummy "$gateway_bin" serve --config "$out/hello-ship.toml" \
-  >"$out/hello-ship.log" 2>"$out/hello-ship.err" &
-gateway_pid=$!
-pids+=("$gateway_pid")
-gateway=$(wait_for_line "$out/hello-ship.log" '"server_started"' | jq -r .listen)
-sleep 1
+# Starts a hello-ship process logging to $out/$1.log and sets gateway (its
+# address) and gateway_pid.
+start_gateway() {
+  HELLO_SHIP_BENCH_UPSTREAM_KEY=dummy "$gateway_bin" serve --config "$out/hello-ship.toml" \
+    >"$out/$1.log" 2>"$out/$1.err" &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  gateway=$(wait_for_line "$out/$1.log" '"server_started"' | jq -r .listen)
+  sleep 1
+}
+
+start_gateway hello-ship
 idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$gateway_pid/status")
 jq -nc --argjson kib "$idle_kib" '{mode: "idle", rss_kib: $kib}' >>"$results"
 echo "upstream $upstream, hello-ship $gateway (pid $gateway_pid), idle VmRSS $idle_kib KiB"
@@ -175,13 +199,32 @@ run_pair() {
     tee -a "$results"
 }
 
-# Holds $streams streams open for 20 s and records hello-ship's memory.
+# Holds streams open with heartbeats and records hello-ship's memory: first
+# $streams with an HTTP/1.1 upstream connection each, then $h2_streams over
+# one HTTP/2 upstream connection. The load generator opens 1,000 streams per
+# second and holds them until 10 s after the last one opened.
+#
+# Each scenario gets a hello-ship process of its own, because freed heap stays
+# with the process and would hide the next scenario's growth. One request
+# first loads the tokenizer, so the figure per stream leaves it out.
 hold_streams() {
-  echo "== $streams streams held open with heartbeats"
-  "$loadgen" hold --url "http://$gateway/chat/stream" --header "$auth" \
-    --body '{"message":"Hold this stream open.","model":"hold"}' \
-    --count "$streams" --secs 20 --pid "$gateway_pid" --label "hold" |
-    jq -c '. + {scenario: "open streams"}' | tee -a "$results"
+  local model count main_gateway=$gateway main_pid=$gateway_pid
+  for model in hold hold-h2; do
+    count=$streams
+    [[ $model == hold-h2 ]] && count=$h2_streams
+    echo "== $count streams held open with heartbeats (model $model)"
+    start_gateway "hello-ship-$model"
+    curl -fsS -o /dev/null -H "$auth" -H 'content-type: application/json' \
+      -d "$gateway_body" "http://$gateway/chat"
+    "$loadgen" hold --url "http://$gateway/chat/stream" --header "$auth" \
+      --body "{\"message\":\"Hold this stream open.\",\"model\":\"$model\"}" \
+      --count "$count" --secs $((count / 1000 + 10)) --pid "$gateway_pid" --label "$model" |
+      jq -c --arg scenario "open streams ($model)" '. + {scenario: $scenario}' | tee -a "$results"
+    kill "$gateway_pid"
+    wait "$gateway_pid" 2>/dev/null || true
+  done
+  gateway=$main_gateway
+  gateway_pid=$main_pid
 }
 
 if [[ $held_only == 1 ]]; then

@@ -1,7 +1,8 @@
 //! A fast OpenAI-compatible upstream for load benchmarks.
 //!
 //! Listens on 127.0.0.1 (port 0 by default, so the kernel picks a free one) and
-//! prints `listening on ADDR` once it accepts connections. `POST
+//! prints `listening on ADDR` once it accepts connections. It speaks HTTP/1.1,
+//! and HTTP/2 to clients that start with the HTTP/2 preface (h2c). `POST
 //! /v1/chat/completions` returns a fixed small completion with usage, or, when
 //! the request has `"stream": true`, a fixed number of OpenAI chunks followed by
 //! a usage chunk and `[DONE]`. A request for the model `bench-hold` gets one
@@ -25,10 +26,10 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -46,6 +47,9 @@ const WORDS: [&str; 8] = [
     " streams",
     " tokens.",
 ];
+
+/// Streams one HTTP/2 connection may carry at once.
+const MAX_HTTP2_STREAMS: u32 = 100_000;
 
 const COMPLETION: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"bench-1","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the fake upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}"#;
 
@@ -125,8 +129,13 @@ async fn serve(settings: Arc<Settings>) -> Result<(), Box<dyn std::error::Error>
         let settings = settings.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| handle(settings.clone(), request));
+            // HTTP/1.1, or HTTP/2 for a client that opens with its preface
+            // (h2c). Held streams over HTTP/2 all share one connection, so
+            // the stream limit is far above what the benchmark holds.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().max_concurrent_streams(MAX_HTTP2_STREAMS);
             // Errors here are clients that went away mid-response.
-            let _ = http1::Builder::new()
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
