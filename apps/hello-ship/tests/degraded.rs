@@ -106,6 +106,37 @@ async fn chat_is_503_when_degraded_is_off() {
 }
 
 #[tokio::test]
+async fn openai_stream_without_degraded_says_no_text_was_sent() {
+    // The response head went out before the answer failed, so the failure
+    // comes as the stream's error chunk; it must not speak of a partial answer.
+    let config = format!("{ALL_FAILING}\n[degraded]\nenabled = false\n");
+    let server = Server::with_config(&config);
+    let body = client()
+        .post(server.url("/v1/chat/completions"))
+        .json(&json!({
+            "model": "default",
+            "stream": true,
+            "messages": [{"role": "user", "content": "mock:status=503"}]
+        }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let error = parse_sse(&body)
+        .into_iter()
+        .find_map(|frame| match frame {
+            Sse::Data(data) if data.get("error").is_some() => Some(data),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no error chunk in {body}"));
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("before any text was sent"), "{message}");
+    assert!(!message.contains("partial"), "{message}");
+}
+
+#[tokio::test]
 async fn stream_fails_over_before_first_token() {
     let server = Server::with_config(FAILING_THEN_OK);
     // The first token is produced but stays in the sentence buffer, so the

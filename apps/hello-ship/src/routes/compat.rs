@@ -7,6 +7,7 @@ use http_body_util::BodyExt;
 use shipped_core::{ApiErrorKind, RequestId};
 
 use crate::app::App;
+use crate::pipeline::stream::Failure;
 use crate::server::response::ApiError;
 
 /// Renders `error` as the native response and returns its head (status and
@@ -24,6 +25,22 @@ pub(crate) async fn native_error_parts(
         .and_then(|value| value["error"]["message"].as_str().map(str::to_owned))
         .unwrap_or_default();
     (parts, message)
+}
+
+/// The message of a stream's closing error, which tells a client whether any
+/// of the answer reached it.
+pub(crate) fn stream_failure_message(failure: &Failure) -> String {
+    if failure.tokens_emitted == 0 {
+        format!(
+            "the answer failed before any text was sent ({}, incident {}); retry the request",
+            failure.code, failure.incident_id
+        )
+    } else {
+        format!(
+            "the stream failed after it started ({}, incident {}); the partial answer is incomplete",
+            failure.code, failure.incident_id
+        )
+    }
 }
 
 /// Seconds since the Unix epoch, for `created` fields.

@@ -188,6 +188,11 @@ pub(crate) fn parse_json_object<T: DeserializeOwned>(
     bytes: &[u8],
     example: &str,
 ) -> Result<T, ApiError> {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err(ApiError::invalid(
+            "the body starts with a UTF-8 byte order mark (EF BB BF); send the JSON without it",
+        ));
+    }
     let starts_as_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if !starts_as_object {
         return Err(match serde_json::from_slice::<serde_json::Value>(bytes) {
@@ -257,7 +262,7 @@ pub(crate) fn check_messages(messages: &[ChatMessage], max_chars: usize) -> Resu
         ));
     }
     for (index, message) in messages.iter().enumerate() {
-        if message.role == Role::User && message.content.trim().is_empty() {
+        if message.role == Role::User && is_blank(&message.content) {
             return Err(ApiError::invalid(format!(
                 "message {index} is empty; send the text to answer"
             )));
@@ -289,6 +294,14 @@ pub(crate) fn label(value: Option<String>, field: &str) -> Result<Option<String>
     }
 }
 
+/// Whether `text` shows nothing: only whitespace, and the zero-width
+/// characters that Unicode does not count as whitespace.
+fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +322,19 @@ mod tests {
     #[test]
     fn trailing_garbage_is_rejected() {
         assert!(parse_body(br#"{"message": "hi"} x"#).is_err());
+    }
+
+    #[test]
+    fn byte_order_mark_is_named() {
+        let error = parse_body(b"\xEF\xBB\xBF{\"message\": \"hi\"}").unwrap_err();
+        assert!(format!("{error:?}").contains("byte order mark"));
+    }
+
+    #[test]
+    fn zero_width_message_is_empty() {
+        let messages = [ChatMessage::user("\u{200B}\u{200D} \u{FEFF}")];
+        let error = check_messages(&messages, 100).unwrap_err();
+        assert!(format!("{error:?}").contains("message 0 is empty"));
+        assert!(check_messages(&[ChatMessage::user("\u{200B}a")], 100).is_ok());
     }
 }

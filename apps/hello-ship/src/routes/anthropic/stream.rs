@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::response::{MessageMeta, UsageBody, stop_reason};
 use crate::pipeline::PipelineEvent;
 use crate::pipeline::stream::{Failure, Summary};
-use crate::routes::compat::Extension;
+use crate::routes::compat::{Extension, stream_failure_message};
 use crate::routes::sse::to_json;
 
 /// One event's data; `type` comes first and is also the SSE event name.
@@ -246,10 +246,7 @@ impl EventEncoder {
             "upstream_timeout" => "timeout_error",
             _ => "api_error",
         };
-        let message = format!(
-            "the stream failed after it started ({}, incident {}); the partial answer is incomplete",
-            failure.code, failure.incident_id
-        );
+        let message = stream_failure_message(failure);
         let error = Event::Error {
             error: ErrorBody {
                 kind,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::response::{CompletionMeta, UsageBody, finish_reason};
 use crate::pipeline::PipelineEvent;
 use crate::pipeline::stream::{Failure, Summary};
-use crate::routes::compat::Extension;
+use crate::routes::compat::{Extension, stream_failure_message};
 use crate::routes::sse::to_json;
 
 #[derive(Debug, Serialize)]
@@ -188,10 +188,7 @@ impl ChunkEncoder {
     }
 
     fn put_error(&self, out: &mut BytesMut, failure: &Failure) {
-        let message = format!(
-            "the stream failed after it started ({}, incident {}); the partial answer is incomplete",
-            failure.code, failure.incident_id
-        );
+        let message = stream_failure_message(failure);
         let chunk = ErrorChunk {
             error: ErrorBody {
                 message: &message,
