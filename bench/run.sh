@@ -168,6 +168,18 @@ start_gateway() {
   sleep 1
 }
 
+# Stops the hello-ship process gateway_pid and forgets it, so that the exit
+# trap never signals a reused process id.
+stop_gateway() {
+  local pid remaining=()
+  kill "$gateway_pid"
+  wait "$gateway_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do
+    [[ $pid == "$gateway_pid" ]] || remaining+=("$pid")
+  done
+  pids=("${remaining[@]}")
+}
+
 start_gateway hello-ship
 idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$gateway_pid/status")
 jq -nc --argjson kib "$idle_kib" '{mode: "idle", rss_kib: $kib}' >>"$results"
@@ -220,8 +232,7 @@ hold_streams() {
       --body "{\"message\":\"Hold this stream open.\",\"model\":\"$model\"}" \
       --count "$count" --secs $((count / 1000 + 10)) --pid "$gateway_pid" --label "$model" |
       jq -c --arg scenario "open streams ($model)" '. + {scenario: $scenario}' | tee -a "$results"
-    kill "$gateway_pid"
-    wait "$gateway_pid" 2>/dev/null || true
+    stop_gateway
   done
   gateway=$main_gateway
   gateway_pid=$main_pid
