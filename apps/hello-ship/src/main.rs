@@ -18,7 +18,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use shipped_obs::{BackgroundGuard, BackgroundWriter, LogSink};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -28,7 +28,8 @@ use crate::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Dropping the guard at the end of main writes out the queued lines.
+    // Dropping the guard at the end of main writes out the queued lines,
+    // however long standard output takes.
     let _log_writer = init_logging();
 
     let code = match cli.command {
@@ -53,25 +54,19 @@ fn main() -> ExitCode {
 /// two lines each, about two seconds of lines.
 const LOG_QUEUE_LINES: usize = 8_192;
 
-fn init_logging() -> WorkerGuard {
+fn init_logging() -> Option<BackgroundGuard> {
     let filter =
         EnvFilter::try_from_env("HELLO_SHIP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     // Writing the request_started line took about 30 µs of a stream's start
-    // in the load benchmark. When the queue is full, the thread that logs
-    // waits rather than drop a line. Its default of 128,000 lines took 4 MiB
-    // of memory at start, even when idle. The buffer lets the logging thread
-    // write all the lines it found queued with one call.
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("hello-ship-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
+    // in the load benchmark, so a thread of its own writes the lines. Without
+    // that thread, lines are written where they are logged.
+    let (sink, guard) = match BackgroundWriter::spawn(std::io::stdout(), LOG_QUEUE_LINES) {
+        Ok((writer, guard)) => (StdoutSink::Background(writer), Some(guard)),
+        Err(_) => (StdoutSink::Direct, None),
+    };
     let registry = tracing_subscriber::registry()
         .with(filter)
-        .with(shipped_obs::JsonLayer::new(BackgroundStdout(writer)));
+        .with(shipped_obs::JsonLayer::new(sink));
     #[cfg(feature = "otlp")]
     let (registry, otlp_status) = {
         let (layer, status) = otlp::layer_from_env();
@@ -93,15 +88,22 @@ fn init_logging() -> WorkerGuard {
     guard
 }
 
-/// Standard output written from the logging thread: each line is queued whole,
-/// so lines never interleave.
-struct BackgroundStdout(NonBlocking);
+/// Standard output, written by the logging thread when it could be started.
+enum StdoutSink {
+    Background(BackgroundWriter),
+    Direct,
+}
 
-impl shipped_obs::LogSink for BackgroundStdout {
+impl LogSink for StdoutSink {
     fn write_line(&self, line: &[u8]) {
-        // NOTE: the queue only fails once the logging thread is gone, and then
-        // the line has nowhere else to go.
-        let _ = self.0.clone().write_all(line);
+        match self {
+            Self::Background(writer) => writer.write_line(line),
+            // NOTE: a failed write to stdout (a closed pipe) cannot be logged
+            // anywhere else, so the line is dropped.
+            Self::Direct => {
+                let _ = std::io::stdout().lock().write_all(line);
+            }
+        }
     }
 }
 

@@ -30,11 +30,13 @@
 //! ```
 #![warn(missing_docs)]
 
+mod background;
 mod json_layer;
 mod metrics;
 mod repeat_gate;
 mod timestamp;
 
+pub use background::{BackgroundGuard, BackgroundWriter};
 pub use json_layer::{JsonLayer, LogSink};
 pub use metrics::{Metrics, RequestRecord, StreamInFlight};
 pub use repeat_gate::RepeatGate;
