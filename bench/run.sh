@@ -168,8 +168,8 @@ start_gateway() {
   sleep 1
 }
 
-# Stops the hello-ship process gateway_pid and forgets it, so that the exit
-# trap never signals a reused process id.
+# Stops the hello-ship process gateway_pid and removes it from pids, so that
+# the exit trap never signals a reused process id.
 stop_gateway() {
   local pid remaining=()
   kill "$gateway_pid"
@@ -214,7 +214,7 @@ run_pair() {
 # Holds streams open with heartbeats and records hello-ship's memory: first
 # $streams with an HTTP/1.1 upstream connection each, then $h2_streams over
 # one HTTP/2 upstream connection. The load generator opens 1,000 streams per
-# second and holds them until 10 s after the last one opened.
+# second and keeps them open until 10 s after the last one opened.
 #
 # Each scenario gets a hello-ship process of its own, because freed heap stays
 # with the process and would hide the next scenario's growth. One request

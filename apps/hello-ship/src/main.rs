@@ -14,7 +14,6 @@ mod routes_table;
 mod server;
 mod usage;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -62,7 +61,7 @@ fn init_logging() -> Option<BackgroundGuard> {
     // that thread, lines are written where they are logged.
     let (sink, guard) = match BackgroundWriter::spawn(std::io::stdout(), LOG_QUEUE_LINES) {
         Ok((writer, guard)) => (StdoutSink::Background(writer), Some(guard)),
-        Err(_) => (StdoutSink::Direct, None),
+        Err(_) => (StdoutSink::Direct(shipped_obs::Stdout), None),
     };
     let registry = tracing_subscriber::registry()
         .with(filter)
@@ -91,18 +90,14 @@ fn init_logging() -> Option<BackgroundGuard> {
 /// Standard output, written by the logging thread when it could be started.
 enum StdoutSink {
     Background(BackgroundWriter),
-    Direct,
+    Direct(shipped_obs::Stdout),
 }
 
 impl LogSink for StdoutSink {
     fn write_line(&self, line: &[u8]) {
         match self {
             Self::Background(writer) => writer.write_line(line),
-            // NOTE: a failed write to stdout (a closed pipe) cannot be logged
-            // anywhere else, so the line is dropped.
-            Self::Direct => {
-                let _ = std::io::stdout().lock().write_all(line);
-            }
+            Self::Direct(stdout) => stdout.write_line(line),
         }
     }
 }

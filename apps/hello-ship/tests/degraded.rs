@@ -106,9 +106,10 @@ async fn chat_is_503_when_degraded_is_off() {
 }
 
 #[tokio::test]
-async fn openai_stream_without_degraded_says_no_text_was_sent() {
-    // The response head went out before the answer failed, so the failure
-    // comes as the stream's error chunk; it must not speak of a partial answer.
+async fn openai_stream_error_before_any_text() {
+    // The response head went out before every route failed, so the failure
+    // comes as the stream's error chunk. Its message must not mention a
+    // partial answer.
     let config = format!("{ALL_FAILING}\n[degraded]\nenabled = false\n");
     let server = Server::with_config(&config);
     let body = client()

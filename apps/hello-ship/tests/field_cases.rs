@@ -386,7 +386,7 @@ async fn b24_split_pii_never_leaks_on_openai_endpoint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn b01_over_an_h2c_upstream() {
-    // The same replay over HTTP/2 without negotiation, which a route asks for
+    // The same replay over HTTP/2 without negotiation, which a route requests
     // with `http2_prior_knowledge`.
     let upstream = FakeUpstream::start_http2(replies(&case("B01"))).await;
     let config = format!(

@@ -131,7 +131,7 @@ async fn serve(settings: Arc<Settings>) -> Result<(), Box<dyn std::error::Error>
             let service = service_fn(move |request| handle(settings.clone(), request));
             // HTTP/1.1, or HTTP/2 for a client that opens with its preface
             // (h2c). Held streams over HTTP/2 all share one connection, so
-            // the stream limit is far above what the benchmark holds.
+            // the stream limit is far above what the benchmark keeps open.
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder.http2().max_concurrent_streams(MAX_HTTP2_STREAMS);
             // Errors here are clients that went away mid-response.

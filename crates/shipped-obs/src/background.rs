@@ -1,5 +1,5 @@
 use std::io::Write;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::LogSink;
@@ -86,8 +86,8 @@ impl BackgroundWriter {
 
 impl LogSink for BackgroundWriter {
     fn write_line(&self, line: &[u8]) {
-        // Sending fails only once the writing thread has stopped and dropped
-        // the receiver, after the guard was dropped. The line has nowhere to go.
+        // `send` fails only after the guard's drop has stopped the writing
+        // thread, which drops the receiver. The line is then dropped.
         let _ = self.sender.send(Message::Line(line.to_vec()));
     }
 }
@@ -107,26 +107,26 @@ impl Drop for BackgroundGuard {
 /// [`Message::Finish`] arrives or every sender is gone.
 fn write_until_finished<W: Write>(output: W, receiver: &Receiver<Message>) {
     let mut output = std::io::BufWriter::with_capacity(64 * 1024, output);
-    while let Ok(first) = receiver.recv() {
-        let mut next = Ok(first);
+    while let Ok(mut message) = receiver.recv() {
         loop {
-            match next {
-                Ok(Message::Line(line)) => {
+            match message {
+                Message::Line(line) => {
                     // NOTE: a failed write (a closed pipe) cannot be logged
                     // anywhere else, so the line is dropped.
                     let _ = output.write_all(&line);
                 }
-                Ok(Message::Finish) => {
+                Message::Finish => {
                     let _ = output.flush();
                     return;
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
-            next = receiver.try_recv();
+            match receiver.try_recv() {
+                Ok(next) => message = next,
+                Err(_) => break,
+            }
         }
         let _ = output.flush();
     }
-    let _ = output.flush();
 }
 
 #[cfg(test)]

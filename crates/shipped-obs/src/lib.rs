@@ -37,6 +37,6 @@ mod repeat_gate;
 mod timestamp;
 
 pub use background::{BackgroundGuard, BackgroundWriter};
-pub use json_layer::{JsonLayer, LogSink};
+pub use json_layer::{JsonLayer, LogSink, Stdout};
 pub use metrics::{Metrics, RequestRecord, StreamInFlight};
 pub use repeat_gate::RepeatGate;

@@ -27,8 +27,8 @@ pub(crate) async fn native_error_parts(
     (parts, message)
 }
 
-/// The message of a stream's closing error, which tells a client whether any
-/// of the answer reached it.
+/// Builds the message of a stream's closing error, which states whether any
+/// text reached the client.
 pub(crate) fn stream_failure_message(failure: &Failure) -> String {
     if failure.tokens_emitted == 0 {
         format!(

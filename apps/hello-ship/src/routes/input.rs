@@ -294,7 +294,7 @@ pub(crate) fn label(value: Option<String>, field: &str) -> Result<Option<String>
     }
 }
 
-/// Whether `text` shows nothing: only whitespace, and the zero-width
+/// Returns whether `text` is blank: only whitespace, and the zero-width
 /// characters that Unicode does not count as whitespace.
 fn is_blank(text: &str) -> bool {
     text.chars().all(|c| {

@@ -172,8 +172,8 @@ impl FakeUpstream {
         Self::serve(replies, false).await
     }
 
-    /// The same fake speaking only HTTP/2 over plain TCP (h2c), as a proxy
-    /// with an `http2` listener does.
+    /// Starts the same fake speaking only HTTP/2 over plain TCP (h2c), as a
+    /// proxy with an `http2` listener does.
     pub(crate) async fn start_http2(replies: Vec<Reply>) -> Self {
         Self::serve(replies, true).await
     }

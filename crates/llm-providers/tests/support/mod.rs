@@ -166,8 +166,8 @@ impl FakeProvider {
         Self::start_serving(replies, false).await
     }
 
-    /// A server that speaks only HTTP/2 over plain TCP (h2c), as a proxy with
-    /// an `http2` listener does.
+    /// Starts a server that speaks only HTTP/2 over plain TCP (h2c), as a
+    /// proxy with an `http2` listener does.
     pub async fn start_http2(replies: Vec<Reply>) -> Self {
         Self::start_serving(replies, true).await
     }
